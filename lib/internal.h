@@ -1,0 +1,355 @@
+/*
+ * internal.h - the one header every file of lib/ includes (the funnel, as
+ * mm/vma_internal.h is for mm/vma.c).  It defines the model's objects and
+ * pulls in the per-module interfaces:
+ *
+ *   tree.c      intrusive treap (ordered index + augmented interval tree)
+ *   world.c     world, processes (mm), allocation + fault injection, policies
+ *   anon_vma.c  anon_vma, anon_vma_chain, interval tree, rmap add/remove/walk
+ *   vma.c       VMA index, merge, split            (vma.h)
+ *   mmap.c      mmap, munmap, exit_mmap, placement  (vma.h)
+ *   mprotect.c  mprotect, mlock, anon names        (vma.h)
+ *   madvise.c   madvise                             (vma.h)
+ *   mremap.c    mremap                              (vma.h)
+ *   fork.c      fork (dup_mmap)                     (vma.h)
+ *   pgtable.c   radix page tables                   (page.h)
+ *   frame.c     physical frames                     (page.h)
+ *   fault.c     faults, COW, unshare, user access   (page.h)
+ *   memory.c    zap, copy_page_range, move ptes     (page.h)
+ *   gup.c       pins and references                 (page.h)
+ *   swap.c      swap slots, swap cache, swap-in     (swap.h)
+ *   reclaim.c   try_to_unmap, pageout, cold, free   (swap.h)
+ *   uffd.c      userfaultfd register and UFFDIO_MOVE (swap.h)
+ *   validate.c  the validator (invariants I1..)
+ *   introspect.c the read-only views of the public API
+ *
+ * Invariants are numbered in validate.c; rules R*.* in the spec.
+ */
+#ifndef ANONVM_INTERNAL_H
+#define ANONVM_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "anonvm/anonvm.h"
+
+#define AVM_INTERNAL __attribute__((visibility("hidden")))
+#define AVM_NOINLINE __attribute__((noinline))
+#define avm_likely(x) __builtin_expect(!!(x), 1)
+#define avm_unlikely(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Graded assertions (STYLE 8).  AVM_DEBUG: 0 none, 1 cheap, 2 internal,
+ * 3 expensive (the validator after every public call).  Assertions are for
+ * broken invariants only, never for bad user input.
+ */
+#ifndef AVM_DEBUG
+#define AVM_DEBUG 1
+#endif
+AVM_INTERNAL void avm_assert_fail(const char *expr, const char *file, int line);
+#if AVM_DEBUG >= 1
+#define AVM_ASSERT(x) ((x) ? (void)0 : avm_assert_fail(#x, __FILE__, __LINE__))
+#else
+#define AVM_ASSERT(x) ((void)0)
+#endif
+#if AVM_DEBUG >= 2
+#define AVM_ASSERT_INTERNAL(x) AVM_ASSERT(x)
+#else
+#define AVM_ASSERT_INTERNAL(x) ((void)0)
+#endif
+#if AVM_DEBUG >= 3
+#define AVM_ASSERT_EXPENSIVE(x) AVM_ASSERT(x)
+#else
+#define AVM_ASSERT_EXPENSIVE(x) ((void)0)
+#endif
+/* Marks a boundary case worth a test (SQLite's testcase()). */
+#define avm_testcase(x) ((void)(x))
+
+#define AVM_PAGE_MASK (~(AVM_PAGE_SIZE - 1))
+#define PAGE_ALIGNED(a) (((a) & (AVM_PAGE_SIZE - 1)) == 0)
+#define PAGE_ALIGN(a) (((a) + AVM_PAGE_SIZE - 1) & AVM_PAGE_MASK)
+#define PFN_DOWN(a) ((a) >> AVM_PAGE_SHIFT)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define avm_min(a, b) ((a) < (b) ? (a) : (b))
+#define avm_max(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- intrusive doubly linked list (kernel list_head) -------------- */
+
+struct avm_list {
+	struct avm_list *next, *prev;
+};
+
+static inline void list_init(struct avm_list *h) { h->next = h->prev = h; }
+static inline bool list_empty(const struct avm_list *h) { return h->next == h; }
+static inline bool list_singular(const struct avm_list *h)
+{
+	return !list_empty(h) && h->next == h->prev;
+}
+static inline void list_insert_between(struct avm_list *n, struct avm_list *p,
+				       struct avm_list *q)
+{
+	n->prev = p;
+	n->next = q;
+	p->next = n;
+	q->prev = n;
+}
+/* Insert at the head (newest first, as the kernel's list_add). */
+static inline void list_add(struct avm_list *n, struct avm_list *h)
+{
+	list_insert_between(n, h, h->next);
+}
+static inline void list_add_tail(struct avm_list *n, struct avm_list *h)
+{
+	list_insert_between(n, h->prev, h);
+}
+static inline void list_del(struct avm_list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->next = n->prev = n;
+}
+#define list_entry(p, type, member) container_of(p, type, member)
+#define list_for_each(pos, head) for (pos = (head)->next; pos != (head); pos = pos->next)
+#define list_for_each_safe(pos, tmp, head) \
+	for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
+#define list_for_each_reverse(pos, head) for (pos = (head)->prev; pos != (head); pos = pos->prev)
+
+/* ---- treap (tree.c) --------------------------------------------------- */
+
+/*
+ * An intrusive treap with parent pointers.  Ordered by a caller comparison;
+ * an optional augment callback recomputes per-node summaries (the interval
+ * tree's subtree_last) after every structural change.  Expected O(log n).
+ */
+struct avm_tnode {
+	struct avm_tnode *left, *right, *parent;
+	uint32_t prio;
+};
+
+struct avm_tree {
+	struct avm_tnode *root;
+	unsigned long count;
+};
+
+struct avm_tree_ops {
+	/* <0, 0, >0 like strcmp; ties are not allowed (make keys unique). */
+	int (*cmp)(const struct avm_tnode *a, const struct avm_tnode *b);
+	/* Recompute the node's summary from its children; may be NULL. */
+	void (*augment)(struct avm_tnode *n);
+};
+
+AVM_INTERNAL void tree_insert(struct avm_tree *t, struct avm_tnode *n, uint32_t prio,
+			      const struct avm_tree_ops *ops);
+AVM_INTERNAL void tree_erase(struct avm_tree *t, struct avm_tnode *n,
+			     const struct avm_tree_ops *ops);
+/* Re-run augment from @n up to the root (after a summary input changed). */
+AVM_INTERNAL void tree_propagate(struct avm_tnode *n, const struct avm_tree_ops *ops);
+AVM_INTERNAL struct avm_tnode *tree_first(const struct avm_tree *t);
+AVM_INTERNAL struct avm_tnode *tree_last(const struct avm_tree *t);
+AVM_INTERNAL struct avm_tnode *tree_next(const struct avm_tnode *n);
+AVM_INTERNAL struct avm_tnode *tree_prev(const struct avm_tnode *n);
+
+/* ---- the objects -------------------------------------------------------- */
+
+struct avm_world;
+struct avm_mm;
+struct avm_vma;
+struct avm_anon_vma;
+
+/*
+ * Radix tree keyed by page number: page tables (key = vaddr >> 12, value =
+ * PTE) and shmem page caches (key = pgoff, value = pfn).  Each level
+ * consumes `bits` key bits; leaves hold 64-bit values, 0 = empty.
+ */
+struct avm_radix {
+	void *root;
+	uint8_t bits, levels;
+	unsigned long nodes; /* table pages allocated */
+};
+
+/*
+ * A physical frame (small folio).  Frames live in fixed chunks so pointers
+ * stay valid; pfn 0 is the shared zero page.  40 bytes: fault and fork
+ * paths read refcount/mapcount/flags; rmap reads mapping/index.
+ */
+struct avm_frame {
+	uint32_t refcount; /* 0 = free; +1 per PTE, +1 swap cache, +1024 per pin */
+	int32_t mapcount;  /* PTEs mapping this frame (kpagecount); 0 = unmapped */
+	uint32_t flags;    /* FRAME_* */
+	uint32_t swap;     /* swap slot while FRAME_SWAPCACHE; free-list link when free */
+	void *mapping;     /* anon: struct avm_anon_vma *; shmem: struct avm_shmem * */
+	uint64_t index;    /* folio->index (R1.11) */
+	uint64_t content;  /* the page's content word */
+};
+
+#define FRAME_ANON (1u << 0)          /* mapping is an anon_vma (R1.10) */
+#define FRAME_ANON_EXCLUSIVE (1u << 1) /* PG_anon_exclusive (R1.15) */
+#define FRAME_SWAPBACKED (1u << 2)
+#define FRAME_SWAPCACHE (1u << 3)
+#define FRAME_DIRTY (1u << 4)
+#define FRAME_REFERENCED (1u << 5)
+#define FRAME_SHMEM (1u << 6)   /* shared anonymous (shmem) page */
+#define FRAME_MLOCKED (1u << 7)
+#define FRAME_ZERO (1u << 8)    /* the shared zero page (pfn 0) */
+
+#define FRAME_CHUNK_SHIFT 16
+#define FRAME_CHUNK (1UL << FRAME_CHUNK_SHIFT)
+
+/* Shared anonymous memory: the unlinked shmem file behind MAP_SHARED|MAP_ANONYMOUS (R6.3). */
+struct avm_shmem {
+	unsigned long id;
+	int refcount;          /* VMAs using it */
+	unsigned long size;    /* pages */
+	struct avm_radix pages; /* pgoff -> pfn */
+};
+
+struct avm_anon_name {
+	int refcount;
+	char name[];
+};
+
+/* The userfaultfd context of one process (R12). */
+struct avm_uffd {
+	unsigned long id;
+	int refcount; /* VMAs registered + 1 for the owning mm */
+	struct avm_mm *mm;
+};
+
+/* R1.4 */
+struct avm_vma {
+	unsigned long vm_start, vm_end; /* [start, end), page aligned */
+	unsigned long vm_pgoff;         /* R2 */
+	unsigned long vm_flags;         /* AVM_VM_* */
+	struct avm_mm *vm_mm;
+	struct avm_anon_vma *anon_vma;  /* where new anon folios are filed (R3) */
+	struct avm_list anon_vma_chain; /* AVCs, newest first (R1.4) */
+	struct avm_shmem *shmem;        /* "vm_file": NULL = vma_is_anonymous() */
+	struct avm_uffd *uffd_ctx;      /* vm_userfaultfd_ctx.ctx */
+	struct avm_anon_name *anon_name;
+	struct avm_tnode node;          /* mm->mm_mt, keyed by vm_start */
+	unsigned long id;               /* stable object id for introspection */
+};
+
+/* R1.7 */
+struct avm_anon_vma {
+	struct avm_anon_vma *root, *parent;
+	int refcount;
+	int num_children;    /* R3.17, a root counts itself */
+	int num_active_vmas; /* R3.18 */
+	struct avm_tree rb_root; /* AVCs keyed by [rb_start, rb_last] */
+	struct avm_list all;     /* world->anon_vmas */
+	unsigned long id;
+};
+
+/* R1.9 */
+struct avm_avc {
+	struct avm_vma *vma;
+	struct avm_anon_vma *anon_vma;
+	struct avm_list same_vma;   /* in vma->anon_vma_chain */
+	struct avm_tnode rb;        /* in anon_vma->rb_root */
+	unsigned long rb_start, rb_last; /* cached [vm_pgoff, vm_pgoff + pages - 1] */
+	unsigned long rb_subtree_last;
+	unsigned long rb_seq; /* insertion order: ties in rb_start walk oldest first */
+};
+
+#define MMF_HAS_PINNED (1UL << 0)
+
+/* R1.1 */
+struct avm_mm {
+	struct avm_world *w;
+	int pid;
+	struct avm_tree mm_mt;       /* VMAs, ordered */
+	unsigned long map_count;     /* R1.2 */
+	struct avm_radix pgtable;    /* vpn -> PTE */
+	unsigned long total_vm, locked_vm, pinned_vm, data_vm; /* pages */
+	unsigned long rss_anon, rss_shmem, swapents;           /* pages */
+	unsigned long flags;         /* MMF_* */
+	unsigned long mmap_base;     /* top-down placement starts below */
+	struct avm_uffd *uffd;       /* this process's userfaultfd, or NULL */
+};
+
+/* A set of GUP pins or references taken by one avm_pin()/avm_get_ref(). */
+struct avm_pinset {
+	int handle;
+	bool is_pin;    /* FOLL_PIN (+1024 each) versus FOLL_GET (+1) */
+	bool write;
+	unsigned long n;
+	unsigned long pfns[]; /* 0 = the zero page (no reference taken, R10.1) */
+};
+
+struct avm_world {
+	struct avm_config cfg;
+	const struct avm_policy *policy;
+
+	/* processes */
+	struct avm_mm **mm_by_pid; /* index = pid; NULL when exited */
+	int nr_pid_slots;
+	int next_pid;
+
+	/* frames (frame.c) */
+	struct avm_frame **frame_chunks;
+	unsigned long nr_chunks;
+	unsigned long frames_total;  /* frames materialised in chunks, incl. pfn 0 */
+	unsigned long frames_used;   /* allocated, not counting the zero page */
+	uint32_t frame_free_head;    /* free list through frame->swap; 0 = empty */
+	unsigned long reclaim_hand;  /* reclaim clock position */
+
+	/* swap (swap.c): slots 1..cfg.swap_slots */
+	uint32_t *swap_map;          /* swap count per slot; [0] unused */
+	uint32_t *swap_cache;        /* pfn in the swap cache per slot, 0 = none */
+	uint64_t *swap_content;      /* written-out content per slot */
+	unsigned long swap_used;
+	unsigned long swap_hint;
+
+	/* pins (gup.c) */
+	struct avm_pinset **pins;
+	int nr_pins, cap_pins;
+	int next_pin_handle;
+
+	/* anon_vmas alive, for the validator and introspection */
+	struct avm_list anon_vmas;
+	unsigned long nr_anon_vmas;
+
+	/* ids */
+	unsigned long next_vma_id, next_anon_vma_id, next_shmem_id, next_uffd_id;
+	unsigned long next_avc_seq;
+
+	/* allocation accounting and fault injection */
+	size_t bytes;
+	unsigned long alloc_count;
+	unsigned long fail_nth; /* fail when alloc_count reaches it; 0 = off */
+	uint64_t rng;
+
+	struct avm_stats stats;
+	char msg[256]; /* validator message buffer */
+};
+
+/* ---- world.c ------------------------------------------------------------ */
+
+/* Counted, fault-injectable zeroed allocation.  Returns NULL on failure. */
+AVM_INTERNAL void *avm_zalloc(struct avm_world *w, size_t size);
+AVM_INTERNAL void avm_free(struct avm_world *w, void *p, size_t size);
+/* Consume one fault-injection tick without allocating (frames, swap slots). */
+AVM_INTERNAL bool avm_inject_fail(struct avm_world *w);
+AVM_INTERNAL uint32_t avm_random(struct avm_world *w);
+/* Returns: the live mm of @pid, or NULL. */
+AVM_INTERNAL struct avm_mm *mm_find(const struct avm_world *w, int pid);
+/* A new empty mm registered under a fresh pid; NULL on -ENOMEM. */
+AVM_INTERNAL struct avm_mm *mm_alloc(struct avm_world *w);
+/* Unregister and free an mm whose VMAs and page tables are already gone. */
+AVM_INTERNAL void mm_free(struct avm_mm *mm);
+/* In AVM_DEBUG >= 3 builds: run the validator, abort on failure. */
+AVM_INTERNAL void avm_debug_validate(struct avm_world *w);
+
+#include "anon_vma.h"
+#include "page.h"
+#include "vma.h"
+#include "swap.h"
+
+#endif /* ANONVM_INTERNAL_H */

@@ -1,0 +1,185 @@
+/*
+ * page.h - the page layer: PTE encoding, radix page tables (pgtable.c),
+ * frames (frame.c), faults and user access (fault.c), zap / fork copy /
+ * mremap PTE moves (memory.c), pins (gup.c).  Spec §1, §8, §9, §10, §18.
+ * Included only through internal.h.
+ *
+ * PTE states and the functions that move between them:
+ *
+ *   none --read fault--> present-ro(zero page) --write--> present-rw (wp copy)
+ *   none --write fault (do_anonymous_page)--> present-rw
+ *   present-rw --fork (wrprotect)--> present-ro --write: reuse or copy--> present-rw
+ *   present --try_to_unmap--> swap entry --do_swap_page--> present
+ *   present --try_to_migrate--> migration entry --remove_migration_pte--> present
+ *   any --zap (munmap, DONTNEED, exit)--> none
+ */
+#ifndef ANONVM_PAGE_H
+#define ANONVM_PAGE_H
+
+/* ---- PTE encoding --------------------------------------------------- */
+
+/* Present PTE: bit 0 set, pfn in bits 12..63. */
+#define PTE_PRESENT (1ULL << 0)
+#define PTE_WRITE (1ULL << 1)
+#define PTE_DIRTY (1ULL << 2)
+#define PTE_YOUNG (1ULL << 3)
+#define PTE_SOFTDIRTY (1ULL << 4) /* present and swap formats alike */
+#define PTE_SPECIAL (1ULL << 5)   /* present: zero page (no struct page rmap) */
+#define PTE_UFFD_WP (1ULL << 6)
+/* Non-present, non-zero PTE: type in bits 7..9, payload (slot/pfn) in 12.. */
+#define PTE_TYPE_SHIFT 7
+#define PTE_TYPE_MASK (7ULL << PTE_TYPE_SHIFT)
+#define PTE_TYPE_SWAP 1ULL
+#define PTE_TYPE_MIGR_READ 2ULL
+#define PTE_TYPE_MIGR_READ_EXCL 3ULL
+#define PTE_TYPE_MIGR_WRITE 4ULL
+#define PTE_TYPE_GUARD 5ULL
+#define PTE_SWP_EXCLUSIVE (1ULL << 5) /* non-present: R11.13 */
+#define PTE_PAYLOAD_SHIFT 12
+
+static inline bool pte_none(uint64_t pte) { return pte == 0; }
+static inline bool pte_present(uint64_t pte) { return pte & PTE_PRESENT; }
+static inline unsigned long pte_pfn(uint64_t pte) { return (unsigned long)(pte >> PTE_PAYLOAD_SHIFT); }
+static inline bool pte_write(uint64_t pte) { return pte_present(pte) && (pte & PTE_WRITE); }
+static inline bool pte_zero(uint64_t pte) { return pte_present(pte) && (pte & PTE_SPECIAL); }
+static inline uint64_t pte_type(uint64_t pte)
+{
+	return pte_present(pte) ? 0 : (pte & PTE_TYPE_MASK) >> PTE_TYPE_SHIFT;
+}
+static inline bool pte_is_swap(uint64_t pte) { return !pte_none(pte) && pte_type(pte) == PTE_TYPE_SWAP; }
+static inline bool pte_is_migration(uint64_t pte)
+{
+	uint64_t t = pte_type(pte);
+	return !pte_none(pte) && t >= PTE_TYPE_MIGR_READ && t <= PTE_TYPE_MIGR_WRITE;
+}
+static inline bool pte_is_guard(uint64_t pte) { return !pte_none(pte) && pte_type(pte) == PTE_TYPE_GUARD; }
+static inline unsigned long pte_swp_slot(uint64_t pte) { return (unsigned long)(pte >> PTE_PAYLOAD_SHIFT); }
+static inline bool pte_swp_exclusive(uint64_t pte) { return pte & PTE_SWP_EXCLUSIVE; }
+static inline uint64_t pte_mk(unsigned long pfn, uint64_t bits)
+{
+	return ((uint64_t)pfn << PTE_PAYLOAD_SHIFT) | PTE_PRESENT | bits;
+}
+static inline uint64_t pte_mkswap(unsigned long slot, bool exclusive, uint64_t softdirty)
+{
+	return ((uint64_t)slot << PTE_PAYLOAD_SHIFT) | (PTE_TYPE_SWAP << PTE_TYPE_SHIFT) |
+	       (exclusive ? PTE_SWP_EXCLUSIVE : 0) | (softdirty & PTE_SOFTDIRTY);
+}
+static inline uint64_t pte_mknonpresent(uint64_t type, unsigned long payload, uint64_t bits)
+{
+	return ((uint64_t)payload << PTE_PAYLOAD_SHIFT) | (type << PTE_TYPE_SHIFT) | bits;
+}
+
+/* ---- radix trees (pgtable.c) ----------------------------------------- */
+
+/* Key space: 36 bits of page number (48-bit addresses). */
+#define RADIX_KEY_BITS 36
+
+AVM_INTERNAL void radix_init(struct avm_radix *r, unsigned int bits);
+/* Slot of @key if its leaf exists (value may be 0), else NULL. */
+AVM_INTERNAL uint64_t *radix_lookup(const struct avm_radix *r, unsigned long key);
+/* Slot of @key, allocating tables on the way.  NULL on -ENOMEM. */
+AVM_INTERNAL uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key);
+/*
+ * Call @fn for every non-zero value with key in [first, last], in key
+ * order, skipping absent subtrees.  @fn may change or clear *slot.  A
+ * non-zero return from @fn stops the walk and is returned.
+ */
+typedef int (*radix_fn)(unsigned long key, uint64_t *slot, void *arg);
+AVM_INTERNAL int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last,
+			    radix_fn fn, void *arg);
+/* free_pgtables(): free every table in [first, last] that holds no value. */
+AVM_INTERNAL void radix_prune(struct avm_world *w, struct avm_radix *r, unsigned long first,
+			      unsigned long last);
+/* Free all tables (values must already be released). */
+AVM_INTERNAL void radix_destroy(struct avm_world *w, struct avm_radix *r);
+
+/* Page-table helpers on an mm. */
+static inline uint64_t *pt_lookup(const struct avm_mm *mm, unsigned long addr)
+{
+	return radix_lookup(&mm->pgtable, addr >> AVM_PAGE_SHIFT);
+}
+static inline uint64_t pt_get(const struct avm_mm *mm, unsigned long addr)
+{
+	uint64_t *p = pt_lookup(mm, addr);
+	return p ? *p : 0;
+}
+
+/* ---- frames (frame.c) --------------------------------------------- */
+
+static inline struct avm_frame *frame(const struct avm_world *w, unsigned long pfn)
+{
+	return &w->frame_chunks[pfn >> FRAME_CHUNK_SHIFT][pfn & (FRAME_CHUNK - 1)];
+}
+/* Set up the frame table and the zero page.  Returns 0 or -ENOMEM. */
+AVM_INTERNAL int frame_init(struct avm_world *w);
+AVM_INTERNAL void frame_fini(struct avm_world *w);
+/*
+ * A fresh frame: refcount 1, mapcount 0, flags 0, content 0.
+ * Returns: 0 and *pfn, or -ENOMEM (frame limit reached or injected failure).
+ */
+AVM_INTERNAL int frame_alloc(struct avm_world *w, unsigned long *pfn);
+AVM_INTERNAL void frame_get(struct avm_world *w, unsigned long pfn);
+/* Drop a reference; frees the frame at 0.  The zero page is never freed. */
+AVM_INTERNAL void frame_put(struct avm_world *w, unsigned long pfn);
+/* folio_maybe_dma_pinned() for a small folio (R10.3). */
+static inline bool frame_maybe_pinned(const struct avm_frame *f)
+{
+	return f->refcount >= AVM_GUP_PIN_COUNTING_BIAS;
+}
+
+/* ---- faults (fault.c) --------------------------------------------- */
+
+#define FAULT_FLAG_WRITE 0x01
+#define FAULT_FLAG_UNSHARE 0x02
+
+/*
+ * handle_mm_fault() for an address inside @vma whose access the caller
+ * already checked (R8.2).  Returns: 0, -ENOMEM (VM_FAULT_OOM),
+ * -AVM_ESIGBUS (userfault on a uffd-missing VMA, or guard marker -> SIGSEGV
+ * reported as -AVM_ESIGSEGV).
+ */
+AVM_INTERNAL int fault_handle(struct avm_mm *mm, struct avm_vma *vma, unsigned long addr,
+			      unsigned int fault_flags);
+/*
+ * Fault in [start, end) of @vma the way populate / mlock / GUP do (R8.22):
+ * write faults when @write, else read faults.  Returns 0 or -errno.
+ */
+AVM_INTERNAL int fault_populate(struct avm_mm *mm, struct avm_vma *vma, unsigned long start,
+				unsigned long end, bool write);
+
+/* ---- memory.c: zap, fork copy, mremap moves ------------------------ */
+
+/*
+ * zap_page_range_single() (R18.4): clear every PTE of [start, end) in @vma,
+ * dropping rmap, references and swap entries, updating rss.  Guard markers
+ * stay unless @zap_guards (munmap / exit remove them).
+ */
+AVM_INTERNAL void zap_range(struct avm_vma *vma, unsigned long start, unsigned long end,
+			    bool zap_guards);
+/* free_pgtables() for [start, end) after the VMAs there are gone. */
+AVM_INTERNAL void free_pgtables(struct avm_mm *mm, unsigned long start, unsigned long end);
+/*
+ * copy_page_range() (R9.4-R9.16) from @src (parent) to @dst (child, same
+ * range, anon_vma_fork already done).  Returns: 0 or -ENOMEM (the child
+ * keeps what was copied; the caller tears it down).
+ */
+AVM_INTERNAL int copy_page_range(struct avm_vma *dst, struct avm_vma *src);
+/*
+ * move_page_tables() (R7.13): move the PTEs of [old_addr, old_addr + len)
+ * in @vma to @new_addr in @new_vma (same mm).  Entries move unchanged but
+ * gain soft-dirty.  Returns: bytes moved (== len on success), or fewer on
+ * -ENOMEM (the caller moves them back, R7.14).
+ */
+AVM_INTERNAL unsigned long move_page_tables(struct avm_vma *vma, unsigned long old_addr,
+					    struct avm_vma *new_vma, unsigned long new_addr,
+					    unsigned long len);
+
+/* ---- gup.c ---------------------------------------------------------- */
+
+/* Drop every pin set (world teardown). */
+AVM_INTERNAL void gup_fini(struct avm_world *w);
+/* Number of pins and of plain references held on @pfn (validator). */
+AVM_INTERNAL void gup_count(const struct avm_world *w, unsigned long pfn, unsigned long *pins,
+			    unsigned long *refs);
+
+#endif /* ANONVM_PAGE_H */
