@@ -245,6 +245,7 @@ struct avm_anon_vma {
 	struct avm_tree rb_root; /* AVCs keyed by [rb_start, rb_last] */
 	struct avm_list all;     /* world->anon_vmas */
 	unsigned long id;
+	unsigned long vslot;     /* validator scratch */
 };
 
 /* R1.9 */

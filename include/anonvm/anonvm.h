@@ -397,12 +397,16 @@ AVM_API int avm_page_info(const struct avm_world *w, int pid, unsigned long addr
 			  struct avm_page_info *out);
 /* Iterate live processes: *cursor starts at 0.  Returns: pid, or 0 at the end. */
 AVM_API int avm_proc_next(const struct avm_world *w, unsigned long *cursor);
-/* Iterate live anon_vmas in id order.  Returns: 1, or 0 at the end. */
-AVM_API int avm_anon_vma_next(const struct avm_world *w, unsigned long *cursor,
-			      struct avm_anon_vma_info *out);
-/* Iterate every AVC of every VMA of every process.  Returns: 1, or 0 at the end. */
-AVM_API int avm_avc_next(const struct avm_world *w, unsigned long *cursor,
-			 struct avm_avc_info *out);
+/* Call @fn for every live anon_vma, in creation (id) order. */
+AVM_API void avm_anon_vma_foreach(const struct avm_world *w,
+				  void (*fn)(void *arg, const struct avm_anon_vma_info *av),
+				  void *arg);
+/*
+ * Call @fn for every AVC: processes in pid order, VMAs in address order,
+ * each VMA's chain newest first (the kernel's list order).
+ */
+AVM_API void avm_avc_foreach(const struct avm_world *w,
+			     void (*fn)(void *arg, const struct avm_avc_info *avc), void *arg);
 /*
  * rmap walk from the frame mapped at (pid, addr): calls @fn for every
  * (pid, address) the kernel's rmap_walk_anon would visit and that really
