@@ -129,20 +129,31 @@ static inline bool frame_maybe_pinned(const struct avm_frame *f)
 
 /* ---- faults (fault.c) --------------------------------------------- */
 
+/* is_cow_mapping(): private and may become writable (R9.6). */
+static inline bool page_cow_mapping(unsigned long vm_flags)
+{
+	return (vm_flags & (AVM_VM_SHARED | AVM_VM_MAYWRITE)) == AVM_VM_MAYWRITE;
+}
+
+
 #define FAULT_FLAG_WRITE 0x01
 #define FAULT_FLAG_UNSHARE 0x02
 
 /*
  * handle_mm_fault() for an address inside @vma whose access the caller
- * already checked (R8.2).  Returns: 0, -ENOMEM (VM_FAULT_OOM),
- * -AVM_ESIGBUS (userfault on a uffd-missing VMA, or guard marker -> SIGSEGV
- * reported as -AVM_ESIGSEGV).
+ * already checked (R8.2).  FAULT_FLAG_UNSHARE without FAULT_FLAG_WRITE is
+ * GUP's unshare request (R8.14).  Returns: 0, -ENOMEM (VM_FAULT_OOM),
+ * -AVM_ESIGBUS (userfault on an empty PTE of a uffd-missing VMA, shmem
+ * beyond its size), -AVM_ESIGSEGV (guard marker).
  */
 AVM_INTERNAL int fault_handle(struct avm_mm *mm, struct avm_vma *vma, unsigned long addr,
 			      unsigned int fault_flags);
 /*
  * Fault in [start, end) of @vma the way populate / mlock / GUP do (R8.22):
- * write faults when @write, else read faults.  Returns 0 or -errno.
+ * write faults when @write, else read faults; present pages (writable ones
+ * for @write) are skipped.  Returns: 0, -ENOMEM, or -EFAULT where the
+ * fault would raise SIGSEGV/SIGBUS (guard marker, userfault, shmem beyond
+ * its size), as GUP reports them (MADV_POPULATE_* passes -EFAULT on).
  */
 AVM_INTERNAL int fault_populate(struct avm_mm *mm, struct avm_vma *vma, unsigned long start,
 				unsigned long end, bool write);

@@ -1,0 +1,141 @@
+/*
+ * frame.c - physical frames (small folios).  See page.h.
+ *
+ * Frames live in fixed chunks of FRAME_CHUNK entries (w->frame_chunks), so
+ * a frame's address never changes and frame(w, pfn) is two loads.  Only the
+ * chunk pointer array grows.  pfn 0 is the shared zero page: FRAME_ZERO,
+ * never allocated or freed, its refcount is not tracked (the kernel's zero
+ * page is reserved and GUP takes no pin on it, R10.1).
+ *
+ * Free frames are chained through frame->swap (a free frame is never in
+ * the swap cache), head in w->frame_free_head, 0 = empty.  Frames are
+ * recycled LIFO, which keeps pfns small and deterministic.
+ *
+ * Frame limit: cfg.max_frames (0 = unlimited) bounds the frames in use,
+ * not counting the zero page.  Allocation failure (the limit or an
+ * injected failure) is -ENOMEM, which faults report as VM_FAULT_OOM.
+ */
+#include "internal.h"
+
+#define CHUNK_BYTES (FRAME_CHUNK * sizeof(struct avm_frame))
+
+/* Make room for one more chunk pointer and allocate the chunk. */
+static int chunk_add(struct avm_world *w)
+{
+	unsigned long n = w->nr_chunks;
+
+	/* The pointer array grows by doubling; its capacity is the next power of two. */
+	bool pow2 = n && !(n & (n - 1));
+	if (n == 0 || pow2) {
+		unsigned long cap = n ? n * 2 : 1;
+		struct avm_frame **arr = avm_zalloc(w, cap * sizeof(*arr));
+		if (!arr)
+			return -ENOMEM;
+		if (n)
+			memcpy(arr, w->frame_chunks, n * sizeof(*arr));
+		avm_free(w, w->frame_chunks, n * sizeof(*arr)); /* capacity was n */
+		w->frame_chunks = arr;
+	}
+	struct avm_frame *chunk = avm_zalloc(w, CHUNK_BYTES);
+	if (!chunk)
+		return -ENOMEM; /* the grown array is kept; harmless */
+	w->frame_chunks[n] = chunk;
+	w->nr_chunks = n + 1;
+	return 0;
+}
+
+/* Returns: 0, or -ENOMEM.  Context: world creation. */
+int frame_init(struct avm_world *w)
+{
+	if (chunk_add(w))
+		return -ENOMEM;
+	struct avm_frame *zero = frame(w, 0);
+	zero->flags = FRAME_ZERO;
+	zero->refcount = 1; /* reserved: never reaches 0 */
+	w->frames_total = 1;
+	w->frames_used = 0;
+	w->frame_free_head = 0;
+	return 0;
+}
+
+void frame_fini(struct avm_world *w)
+{
+	unsigned long cap = 1;
+
+	for (unsigned long i = 0; i < w->nr_chunks; i++)
+		avm_free(w, w->frame_chunks[i], CHUNK_BYTES);
+	while (cap < w->nr_chunks)
+		cap *= 2;
+	if (w->frame_chunks)
+		avm_free(w, w->frame_chunks, cap * sizeof(*w->frame_chunks));
+	w->frame_chunks = NULL;
+	w->nr_chunks = 0;
+	w->frames_total = 0;
+}
+
+/*
+ * frame_alloc() - a fresh frame: refcount 1, mapcount 0, flags 0, content 0.
+ * Returns: 0 and *pfn, or -ENOMEM (limit reached or injected failure).
+ */
+int frame_alloc(struct avm_world *w, unsigned long *pfn)
+{
+	unsigned long p;
+
+	if (avm_inject_fail(w))
+		return -ENOMEM;
+	if (w->cfg.max_frames && w->frames_used >= w->cfg.max_frames)
+		return -ENOMEM;
+	if (w->frame_free_head) {
+		p = w->frame_free_head;
+		w->frame_free_head = frame(w, p)->swap;
+	} else {
+		if (w->frames_total == w->nr_chunks * FRAME_CHUNK && chunk_add(w))
+			return -ENOMEM;
+		if (w->frames_total > 0xffffffffUL)
+			return -ENOMEM; /* the free list links are 32-bit */
+		p = w->frames_total++;
+	}
+	struct avm_frame *f = frame(w, p);
+	memset(f, 0, sizeof(*f));
+	f->refcount = 1;
+	w->frames_used++;
+	w->stats.frames_alloc++;
+	*pfn = p;
+	return 0;
+}
+
+void frame_get(struct avm_world *w, unsigned long pfn)
+{
+	if (pfn == 0)
+		return;
+	struct avm_frame *f = frame(w, pfn);
+	AVM_ASSERT(f->refcount > 0);
+	f->refcount++;
+}
+
+/*
+ * frame_put() - drop one reference; at 0 the frame is freed (its fields
+ * cleared, the stale mapping forgotten, R18.3).  Context: the frame is not
+ * in the swap cache (the cache holds a reference).
+ */
+void frame_put(struct avm_world *w, unsigned long pfn)
+{
+	if (pfn == 0)
+		return;
+	struct avm_frame *f = frame(w, pfn);
+	AVM_ASSERT(f->refcount > 0);
+	if (--f->refcount)
+		return;
+	AVM_ASSERT(f->mapcount == 0 && !(f->flags & FRAME_SWAPCACHE));
+	memset(f, 0, sizeof(*f));
+	f->swap = w->frame_free_head;
+	w->frame_free_head = (uint32_t)pfn;
+	AVM_ASSERT(w->frames_used > 0);
+	w->frames_used--;
+	w->stats.frames_free++;
+}
+
+unsigned long avm_frames_used(const struct avm_world *w)
+{
+	return w->frames_used;
+}

@@ -1,0 +1,297 @@
+/*
+ * gup.c - GUP pins and references (spec §10), after mm/gup.c:
+ * __get_user_pages() with FOLL_PIN (pin_user_pages(), +1024 per small
+ * folio, R10.1) or FOLL_GET (get_user_pages(), +1).
+ *
+ * Per page, as follow_page_mask() + faultin_page() loop:
+ *   - no usable PTE (none, swap, not writable for a write pin): fault it in
+ *     (FAULT_FLAG_WRITE for write pins, R10.5) and look again;
+ *   - a read-only pin on an anonymous page that is not PageAnonExclusive,
+ *     or with FOLL_LONGTERM on the zero page of a COW mapping, first runs an
+ *     unshare fault (gup_must_unshare(), R10.4, R8.14);
+ *   - then the reference is taken (try_grab_folio()); the zero page takes
+ *     none for FOLL_PIN (pfn 0 is recorded in the set).
+ * All-or-nothing: on an error the references taken so far are dropped
+ * (faults already done stay, as in the kernel).
+ *
+ * A set lives in w->pins until avm_unpin(); its frames stay allocated even
+ * after every process mapping them has exited.  stats.pins / refs /
+ * unpins count pages.  mm->pinned_vm is not charged: io_uring, the only
+ * long-term pinner modelled, accounts user->locked_vm instead.
+ */
+#include "internal.h"
+
+static struct avm_pinset *pinset_find(const struct avm_world *w, int handle, int *idx)
+{
+	for (int i = 0; i < w->nr_pins; i++) {
+		if (w->pins[i]->handle == handle) {
+			if (idx)
+				*idx = i;
+			return w->pins[i];
+		}
+	}
+	return NULL;
+}
+
+static size_t pinset_bytes(unsigned long n)
+{
+	return sizeof(struct avm_pinset) + n * sizeof(unsigned long);
+}
+
+/* Drop what page @i of a set holds. */
+static void pinset_release_one(struct avm_world *w, struct avm_pinset *ps, unsigned long i)
+{
+	unsigned long pfn = ps->pfns[i];
+
+	if (pfn == 0)
+		return;
+	if (ps->is_pin) {
+		struct avm_frame *f = frame(w, pfn);
+		AVM_ASSERT(f->refcount >= AVM_GUP_PIN_COUNTING_BIAS);
+		f->refcount -= AVM_GUP_PIN_COUNTING_BIAS - 1;
+	}
+	frame_put(w, pfn);
+}
+
+/* check_vma_flags() without FOLL_FORCE. */
+static int gup_check_vma(const struct avm_vma *vma, bool write)
+{
+	if (vma->vm_flags & (AVM_VM_IO | AVM_VM_PFNMAP))
+		return -EFAULT;
+	if (write ? !(vma->vm_flags & AVM_VM_WRITE) : !(vma->vm_flags & AVM_VM_READ))
+		return -EFAULT;
+	return 0;
+}
+
+/* gup_must_unshare() for a present PTE (R10.4). */
+static bool must_unshare(struct avm_world *w, const struct avm_vma *vma, uint64_t pte,
+			 bool pin, bool write, bool longterm)
+{
+	if (!pin || write)
+		return false;
+	if (pte_zero(pte))
+		return longterm && page_cow_mapping(vma->vm_flags);
+	const struct avm_frame *f = frame(w, pte_pfn(pte));
+	if (!(f->flags & FRAME_ANON))
+		return longterm && page_cow_mapping(vma->vm_flags);
+	return !(f->flags & FRAME_ANON_EXCLUSIVE);
+}
+
+/* Fault errors as GUP reports them: SIGSEGV / SIGBUS become -EFAULT. */
+static int gup_fault(struct avm_mm *mm, struct avm_vma *vma, unsigned long addr,
+		     unsigned int flags)
+{
+	int ret = fault_handle(mm, vma, addr, flags);
+
+	if (ret == -AVM_ESIGSEGV || ret == -AVM_ESIGBUS)
+		return -EFAULT;
+	return ret;
+}
+
+/* Find, fault in if needed, and grab page @addr.  *pfn = 0 for the zero page. */
+static int gup_one(struct avm_mm *mm, unsigned long addr, bool pin, bool write, bool longterm,
+		   unsigned long *pfn)
+{
+	struct avm_world *w = mm->w;
+	struct avm_vma *vma = vma_lookup(mm, addr);
+	int ret;
+
+	if (!vma)
+		return -EFAULT;
+	ret = gup_check_vma(vma, write);
+	if (ret)
+		return ret;
+	for (int tries = 0;; tries++) {
+		uint64_t pte = pt_get(mm, addr);
+
+		AVM_ASSERT(tries < 6);
+		if (!pte_present(pte) || (write && !pte_write(pte))) {
+			ret = gup_fault(mm, vma, addr, write ? FAULT_FLAG_WRITE : 0);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (must_unshare(w, vma, pte, pin, write, longterm)) {
+			ret = gup_fault(mm, vma, addr, FAULT_FLAG_UNSHARE);
+			if (ret)
+				return ret;
+			continue;
+		}
+		/* try_grab_folio() */
+		if (pte_zero(pte)) {
+			*pfn = 0;
+			return 0;
+		}
+		*pfn = pte_pfn(pte);
+		struct avm_frame *f = frame(w, *pfn);
+		/*
+		 * GUP-fast (io_uring, vmsplice) takes a present, permitted page
+		 * without touching the PTE or the folio flags.
+		 */
+		f->refcount += pin ? AVM_GUP_PIN_COUNTING_BIAS : 1;
+		return 0;
+	}
+}
+
+static int pinset_store(struct avm_world *w, struct avm_pinset *ps)
+{
+	if (w->nr_pins == w->cap_pins) {
+		int cap = w->cap_pins ? w->cap_pins * 2 : 16;
+		struct avm_pinset **arr = avm_zalloc(w, (size_t)cap * sizeof(*arr));
+		if (!arr)
+			return -ENOMEM;
+		if (w->nr_pins)
+			memcpy(arr, w->pins, (size_t)w->nr_pins * sizeof(*arr));
+		avm_free(w, w->pins, (size_t)w->cap_pins * sizeof(*arr));
+		w->pins = arr;
+		w->cap_pins = cap;
+	}
+	ps->handle = w->next_pin_handle++;
+	w->pins[w->nr_pins++] = ps;
+	return 0;
+}
+
+static int gup(struct avm_world *w, int pid, unsigned long addr, unsigned long npages,
+	       bool pin, unsigned int foll, int *handle)
+{
+	struct avm_mm *mm;
+	struct avm_pinset *ps;
+	bool write = foll & AVM_FOLL_WRITE, longterm = foll & AVM_FOLL_LONGTERM;
+	unsigned long i;
+	int ret = 0;
+
+	if (!handle || (foll & ~(AVM_FOLL_WRITE | AVM_FOLL_LONGTERM)) || npages == 0 ||
+	    !PAGE_ALIGNED(addr))
+		return -EINVAL;
+	mm = mm_find(w, pid);
+	if (!mm)
+		return -ESRCH;
+	if (npages > (AVM_TASK_SIZE >> AVM_PAGE_SHIFT) ||
+	    addr + npages * AVM_PAGE_SIZE > AVM_TASK_SIZE || addr >= AVM_TASK_SIZE)
+		return -EFAULT;
+	/* Both the set and its slot are allocated before any page is touched. */
+	ps = avm_zalloc(w, pinset_bytes(npages));
+	if (!ps)
+		return -ENOMEM;
+	ps->is_pin = pin;
+	ps->write = write;
+	ps->n = npages;
+	if (pinset_store(w, ps)) {
+		avm_free(w, ps, pinset_bytes(npages));
+		return -ENOMEM;
+	}
+	/* R10.2: set by the attempt, never cleared. */
+	if (pin)
+		mm->flags |= MMF_HAS_PINNED;
+
+	for (i = 0; i < npages; i++) {
+		ret = gup_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm, &ps->pfns[i]);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		while (i-- > 0)
+			pinset_release_one(w, ps, i);
+		w->nr_pins--;
+		avm_free(w, ps, pinset_bytes(npages));
+		avm_debug_validate(w);
+		return ret;
+	}
+	if (pin)
+		w->stats.pins += npages;
+	else
+		w->stats.refs += npages;
+	*handle = ps->handle;
+	avm_debug_validate(w);
+	return 0;
+}
+
+/*
+ * avm_pin() - pin_user_pages(): FOLL_PIN, optionally FOLL_WRITE and
+ * FOLL_LONGTERM.  Returns: 0 and *handle, -EINVAL (flags, alignment, zero
+ * pages), -ESRCH, -EFAULT (unmapped, PROT_NONE, not writable for a write
+ * pin, guard, userfault), -ENOMEM.
+ */
+int avm_pin(struct avm_world *w, int pid, unsigned long addr, unsigned long npages,
+	    unsigned int foll, int *handle)
+{
+	return gup(w, pid, addr, npages, true, foll, handle);
+}
+
+/* avm_get_ref() - get_user_pages() without FOLL_WRITE (vmsplice, R10.8). */
+int avm_get_ref(struct avm_world *w, int pid, unsigned long addr, unsigned long npages,
+		int *handle)
+{
+	return gup(w, pid, addr, npages, false, 0, handle);
+}
+
+int avm_unpin(struct avm_world *w, int handle)
+{
+	int idx;
+	struct avm_pinset *ps = pinset_find(w, handle, &idx);
+
+	if (!ps)
+		return -EINVAL;
+	for (unsigned long i = 0; i < ps->n; i++)
+		pinset_release_one(w, ps, i);
+	w->stats.unpins += ps->n;
+	/* Keep the sets in creation order. */
+	memmove(&w->pins[idx], &w->pins[idx + 1], (size_t)(w->nr_pins - idx - 1) * sizeof(*w->pins));
+	w->nr_pins--;
+	avm_free(w, ps, pinset_bytes(ps->n));
+	avm_debug_validate(w);
+	return 0;
+}
+
+int avm_pin_read(struct avm_world *w, int handle, unsigned long i, uint64_t *val)
+{
+	struct avm_pinset *ps = pinset_find(w, handle, NULL);
+
+	if (!ps || i >= ps->n || !val)
+		return -EINVAL;
+	*val = ps->pfns[i] ? frame(w, ps->pfns[i])->content : 0;
+	return 0;
+}
+
+/*
+ * avm_pin_write() - a device write through the pin (io_uring READ_FIXED).
+ * Returns: 0, or -EINVAL (unknown handle, index out of range, or a set
+ * taken without FOLL_WRITE: a read-only pin must not be written).
+ */
+int avm_pin_write(struct avm_world *w, int handle, unsigned long i, uint64_t val)
+{
+	struct avm_pinset *ps = pinset_find(w, handle, NULL);
+
+	if (!ps || i >= ps->n || !ps->write)
+		return -EINVAL;
+	AVM_ASSERT(ps->pfns[i] != 0); /* a write pin never holds the zero page */
+	frame(w, ps->pfns[i])->content = val;
+	avm_debug_validate(w);
+	return 0;
+}
+
+void gup_fini(struct avm_world *w)
+{
+	for (int i = 0; i < w->nr_pins; i++)
+		avm_free(w, w->pins[i], pinset_bytes(w->pins[i]->n));
+	avm_free(w, w->pins, (size_t)w->cap_pins * sizeof(*w->pins));
+	w->pins = NULL;
+	w->nr_pins = w->cap_pins = 0;
+}
+
+void gup_count(const struct avm_world *w, unsigned long pfn, unsigned long *pins,
+	       unsigned long *refs)
+{
+	*pins = *refs = 0;
+	for (int i = 0; i < w->nr_pins; i++) {
+		const struct avm_pinset *ps = w->pins[i];
+		for (unsigned long j = 0; j < ps->n; j++) {
+			if (ps->pfns[j] != pfn)
+				continue;
+			if (ps->is_pin)
+				(*pins)++;
+			else
+				(*refs)++;
+		}
+	}
+}

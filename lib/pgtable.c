@@ -1,0 +1,231 @@
+/*
+ * pgtable.c - radix trees keyed by page number: the page tables of an mm
+ * (key = vaddr >> 12, value = PTE) and the page cache of a shmem object
+ * (key = pgoff, value = pfn).  See page.h for the interface.
+ *
+ * Shape: every level consumes `bits` key bits, so a tree has
+ * levels = ceil(RADIX_KEY_BITS / bits) levels.  With bits = 9 this is the
+ * x86-64 4-level layout (PGD/PUD/PMD/PTE, 512 entries of 8 bytes = one
+ * 4 KiB table page each); hard mode uses tiny levels (2 bits, 18 levels)
+ * so that multi-level paths, empty interior nodes and pruning run on small
+ * inputs.  The top level may be only partly used when bits does not divide
+ * 36 (keys never exceed 36 bits).
+ *
+ *   level 0 (root)  ->  ...  ->  level levels-1 (leaf: uint64_t values)
+ *   interior node: 2^bits child pointers, NULL = absent subtree
+ *   leaf node:     2^bits values, 0 = empty
+ *
+ * Every node is one counted allocation (avm_zalloc, so fault injection
+ * reaches table allocation the way a failing pte_alloc() does), counted in
+ * r->nodes and in w->stats.pt_pages_alloc / pt_pages_free.
+ */
+#include "internal.h"
+
+static inline size_t node_bytes(const struct avm_radix *r)
+{
+	/* Interior nodes hold pointers, leaves hold uint64_t: same size here. */
+	return sizeof(uint64_t) << r->bits;
+}
+
+static inline unsigned int level_shift(const struct avm_radix *r, unsigned int level)
+{
+	return (unsigned int)(r->levels - 1 - level) * r->bits;
+}
+
+static inline unsigned long level_index(const struct avm_radix *r, unsigned int level,
+					unsigned long key)
+{
+	return (key >> level_shift(r, level)) & ((1UL << r->bits) - 1);
+}
+
+void radix_init(struct avm_radix *r, unsigned int bits)
+{
+	AVM_ASSERT(bits >= 1 && bits <= 9);
+	r->root = NULL;
+	r->bits = (uint8_t)bits;
+	r->levels = (uint8_t)((RADIX_KEY_BITS + bits - 1) / bits);
+	r->nodes = 0;
+}
+
+static void *node_alloc(struct avm_world *w, struct avm_radix *r)
+{
+	void *n = avm_zalloc(w, node_bytes(r));
+
+	if (n) {
+		r->nodes++;
+		w->stats.pt_pages_alloc++;
+	}
+	return n;
+}
+
+static void node_free(struct avm_world *w, struct avm_radix *r, void *n)
+{
+	AVM_ASSERT(r->nodes > 0);
+	r->nodes--;
+	w->stats.pt_pages_free++;
+	avm_free(w, n, node_bytes(r));
+}
+
+uint64_t *radix_lookup(const struct avm_radix *r, unsigned long key)
+{
+	void *n = r->root;
+
+	AVM_ASSERT_INTERNAL(key >> RADIX_KEY_BITS == 0);
+	for (unsigned int l = 0; l + 1 < r->levels; l++) {
+		if (!n)
+			return NULL;
+		n = ((void **)n)[level_index(r, l, key)];
+	}
+	if (!n)
+		return NULL;
+	return &((uint64_t *)n)[level_index(r, r->levels - 1, key)];
+}
+
+/*
+ * Returns: the slot, or NULL on -ENOMEM.  Tables allocated before a failure
+ * stay (empty); free_pgtables() reclaims them later, as the kernel keeps a
+ * PMD table whose PTE-table allocation failed.
+ */
+uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key)
+{
+	void **parent = &r->root;
+
+	AVM_ASSERT(key >> RADIX_KEY_BITS == 0);
+	for (unsigned int l = 0; l < r->levels; l++) {
+		if (!*parent) {
+			*parent = node_alloc(w, r);
+			if (!*parent)
+				return NULL;
+		}
+		if (l + 1 == r->levels)
+			break;
+		parent = &((void **)*parent)[level_index(r, l, key)];
+	}
+	return &((uint64_t *)*parent)[level_index(r, r->levels - 1, key)];
+}
+
+/* Child index range of a node covering [base, base + span) cut to [first, last]. */
+static void child_range(unsigned long base, unsigned int shift, unsigned int bits,
+			unsigned long first, unsigned long last, unsigned long *lo,
+			unsigned long *hi)
+{
+	unsigned long fanout = 1UL << bits;
+
+	*lo = first > base ? (first - base) >> shift : 0;
+	*hi = (last - base) >> shift;
+	if (*hi >= fanout)
+		*hi = fanout - 1;
+}
+
+static int walk_node(struct avm_radix *r, void *node, unsigned int level, unsigned long base,
+		     unsigned long first, unsigned long last, radix_fn fn, void *arg)
+{
+	unsigned int shift = level_shift(r, level);
+	unsigned long lo, hi;
+
+	child_range(base, shift, r->bits, first, last, &lo, &hi);
+	if (level + 1 == r->levels) {
+		uint64_t *v = node;
+		for (unsigned long i = lo; i <= hi; i++) {
+			if (!v[i])
+				continue;
+			int ret = fn(base + i, &v[i], arg);
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	for (unsigned long i = lo; i <= hi; i++) {
+		/* Re-read the child each time: @fn may allocate elsewhere in the tree. */
+		void *child = ((void **)node)[i];
+		if (!child)
+			continue;
+		int ret = walk_node(r, child, level + 1, base + (i << shift), first, last, fn, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last, radix_fn fn,
+	       void *arg)
+{
+	if (!r->root || first > last)
+		return 0;
+	if (last >> RADIX_KEY_BITS)
+		last = (1UL << RADIX_KEY_BITS) - 1;
+	if (first > last)
+		return 0;
+	return walk_node(r, r->root, 0, 0, first, last, fn, arg);
+}
+
+static bool node_empty(const struct avm_radix *r, const void *node)
+{
+	const uint64_t *v = node; /* NULL pointers and 0 values are both all-zero */
+
+	for (unsigned long i = 0; i < (1UL << r->bits); i++)
+		if (v[i])
+			return false;
+	return true;
+}
+
+/* Returns true when @node was freed (the caller clears its pointer). */
+static bool prune_node(struct avm_world *w, struct avm_radix *r, void *node, unsigned int level,
+		       unsigned long base, unsigned long first, unsigned long last)
+{
+	if (level + 1 < r->levels) {
+		unsigned int shift = level_shift(r, level);
+		unsigned long lo, hi;
+
+		child_range(base, shift, r->bits, first, last, &lo, &hi);
+		for (unsigned long i = lo; i <= hi; i++) {
+			void **slot = &((void **)node)[i];
+			if (*slot && prune_node(w, r, *slot, level + 1, base + (i << shift), first,
+						last))
+				*slot = NULL;
+		}
+	}
+	if (!node_empty(r, node))
+		return false;
+	node_free(w, r, node);
+	return true;
+}
+
+/*
+ * Free every table overlapping [first, last] that maps nothing, bottom-up,
+ * so interior tables emptied by freeing their children go too.  A table
+ * reaching outside the range is freed only when it is wholly empty, so no
+ * value outside the range is ever lost.
+ */
+void radix_prune(struct avm_world *w, struct avm_radix *r, unsigned long first,
+		 unsigned long last)
+{
+	if (!r->root || first > last)
+		return;
+	if (last >> RADIX_KEY_BITS)
+		last = (1UL << RADIX_KEY_BITS) - 1;
+	if (first > last)
+		return;
+	if (prune_node(w, r, r->root, 0, 0, first, last))
+		r->root = NULL;
+}
+
+static void destroy_node(struct avm_world *w, struct avm_radix *r, void *node, unsigned int level)
+{
+	if (level + 1 < r->levels) {
+		for (unsigned long i = 0; i < (1UL << r->bits); i++) {
+			void *child = ((void **)node)[i];
+			if (child)
+				destroy_node(w, r, child, level + 1);
+		}
+	}
+	node_free(w, r, node);
+}
+
+void radix_destroy(struct avm_world *w, struct avm_radix *r)
+{
+	if (r->root)
+		destroy_node(w, r, r->root, 0);
+	r->root = NULL;
+	AVM_ASSERT(r->nodes == 0);
+}
