@@ -31,11 +31,89 @@ static int vma_cmp(const struct avm_tnode *a, const struct avm_tnode *b)
 	return x->vm_start < y->vm_start ? -1 : x->vm_start > y->vm_start;
 }
 
-static const struct avm_tree_ops vma_tree_ops = { .cmp = vma_cmp, .augment = NULL };
-
 static inline struct avm_vma *node_vma(const struct avm_tnode *n)
 {
 	return n ? container_of(n, struct avm_vma, node) : NULL;
+}
+
+/*
+ * Gap augmentation (the rb_subtree_gap of pre-maple-tree kernels): each
+ * VMA stores the free space below it, each node the largest in its
+ * subtree, so top-down placement finds the highest fitting gap in
+ * O(log n).  gap_update() runs wherever a VMA's start or its
+ * predecessor's end changes: vma_link(), vma_unlink(), vma_set_range().
+ */
+static void vma_augment(struct avm_tnode *n)
+{
+	struct avm_vma *v = node_vma(n);
+	unsigned long m = v->gap;
+
+	if (n->left && node_vma(n->left)->gap_max > m)
+		m = node_vma(n->left)->gap_max;
+	if (n->right && node_vma(n->right)->gap_max > m)
+		m = node_vma(n->right)->gap_max;
+	v->gap_max = m;
+}
+
+static const struct avm_tree_ops vma_tree_ops = { .cmp = vma_cmp, .augment = vma_augment };
+
+static void gap_update(struct avm_vma *v)
+{
+	struct avm_vma *prev;
+	unsigned long s, pe, g;
+
+	if (!v)
+		return;
+	prev = vma_prev(v);
+	s = vma_start_gap(v);
+	pe = prev ? prev->vm_end : 0;
+	g = s > pe ? s - pe : 0;
+	if (g != v->gap) {
+		v->gap = g;
+		tree_propagate(&v->node, &vma_tree_ops);
+	}
+}
+
+/* The highest VMA starting at or below @limit with at least @len free below it. */
+static struct avm_vma *gap_find(const struct avm_tnode *n, unsigned long limit, unsigned long len)
+{
+	struct avm_vma *v, *r;
+
+	if (!n || node_vma(n)->gap_max < len)
+		return NULL;
+	v = node_vma(n);
+	if (v->vm_start > limit)
+		return gap_find(n->left, limit, len);
+	r = gap_find(n->right, limit, len);
+	if (r)
+		return r;
+	if (v->gap >= len)
+		return v;
+	return gap_find(n->left, limit, len);
+}
+
+struct avm_vma *vma_gap_find(const struct avm_mm *mm, unsigned long limit, unsigned long len)
+{
+	return gap_find(mm->mm_mt.root, limit, len);
+}
+
+bool vma_gap_check(const struct avm_mm *mm)
+{
+	for (struct avm_vma *v = vma_first(mm); v; v = vma_next(v)) {
+		struct avm_vma *prev = vma_prev(v);
+		unsigned long pe = prev ? prev->vm_end : 0, s = vma_start_gap(v);
+		unsigned long m = v->gap;
+
+		if (v->gap != (s > pe ? s - pe : 0))
+			return false;
+		if (v->node.left)
+			m = avm_max(m, node_vma(v->node.left)->gap_max);
+		if (v->node.right)
+			m = avm_max(m, node_vma(v->node.right)->gap_max);
+		if (m != v->gap_max)
+			return false;
+	}
+	return true;
 }
 
 struct avm_vma *vma_find(const struct avm_mm *mm, unsigned long addr)
@@ -145,14 +223,20 @@ void vma_free(struct avm_vma *vma)
 void vma_link(struct avm_mm *mm, struct avm_vma *vma)
 {
 	vma->vm_mm = mm;
+	vma->gap = vma->gap_max = 0;
 	tree_insert(&mm->mm_mt, &vma->node, avm_random(mm->w), &vma_tree_ops);
+	gap_update(vma);
+	gap_update(vma_next(vma));
 	mm->map_count++; /* R1.2 */
 }
 
 void vma_unlink(struct avm_mm *mm, struct avm_vma *vma)
 {
+	struct avm_vma *next = vma_next(vma);
+
 	AVM_ASSERT(mm->map_count > 0);
 	tree_erase(&mm->mm_mt, &vma->node, &vma_tree_ops);
+	gap_update(next);
 	mm->map_count--; /* R1.2 */
 }
 
@@ -209,7 +293,15 @@ struct avm_shmem *vma_shmem_alloc(struct avm_world *w, unsigned long pages)
 
 static int shmem_drop_page(unsigned long key, uint64_t *slot, void *arg)
 {
+	struct avm_frame *f = frame(arg, (unsigned long)*slot);
+
 	(void)key;
+	/*
+	 * Truncation takes the page out of the page cache (mapping cleared);
+	 * a pin or reference may keep the frame itself alive a while (I5).
+	 */
+	f->flags &= ~FRAME_SHMEM;
+	f->mapping = NULL;
 	frame_put(arg, (unsigned long)*slot);
 	*slot = 0;
 	return 0;
@@ -239,6 +331,10 @@ static void vma_set_range(struct avm_vma *vma, unsigned long start, unsigned lon
 	vma->vm_end = end;
 	vma->vm_pgoff = pgoff;
 	anon_vma_post_update_vma(vma);
+	if (vma->node.parent || vma->vm_mm->mm_mt.root == &vma->node) { /* linked */
+		gap_update(vma);
+		gap_update(vma_next(vma));
+	}
 }
 
 /* A VMA leaves the mm through a merge: anon_vma_merge() then remove_vma(). */
