@@ -234,6 +234,9 @@ struct avm_vma {
 	struct avm_anon_name *anon_name;
 	struct avm_tnode node;          /* mm->mm_mt, keyed by vm_start */
 	unsigned long id;               /* stable object id for introspection */
+	/* Free space below this VMA (vm_start_gap - prev->vm_end) and the
+	 * largest such gap in its mm_mt subtree: top-down placement (vma.c). */
+	unsigned long gap, gap_max;
 };
 
 /* R1.7 */

@@ -19,8 +19,6 @@
 /* /proc/sys/vm/mmap_min_addr (x86-64 default). */
 #define MMAP_MIN_ADDR 65536UL
 #define PMD_SIZE (2UL << 20)
-/* stack_guard_gap: 256 pages below a VM_GROWSDOWN VMA. */
-#define STACK_GUARD_GAP (256UL << AVM_PAGE_SHIFT)
 /* Flags the public header does not name. */
 #define MAP_NONBLOCK 0x10000
 #define MAP_STACK 0x20000
@@ -29,42 +27,37 @@
 
 /* ---- placement (R6.6) ----------------------------------------------------- */
 
-static unsigned long vm_start_gap(const struct avm_vma *vma)
-{
-	unsigned long s = vma->vm_start;
-
-	if (vma->vm_flags & AVM_VM_GROWSDOWN)
-		s = s > STACK_GUARD_GAP ? s - STACK_GUARD_GAP : 0;
-	return s;
-}
-
 /*
- * unmapped_area_topdown(): the highest gap of @len in [low, high).  Walks
- * the gaps downwards from high; cost is the number of VMAs above the gap
- * found (no gap augmentation in the index yet).
+ * unmapped_area_topdown(): the highest gap of @len in [low, high).  The gap
+ * that contains high is checked directly, every lower one through the
+ * gap-augmented index (vma_gap_find(), O(log n)).
  */
 static unsigned long area_topdown(struct avm_mm *mm, unsigned long len, unsigned long low,
 				  unsigned long high)
 {
-	struct avm_vma *above, *below;
+	struct avm_vma *above, *below, *v, *prev;
+	unsigned long gap_end, gap_start;
 
 	if (high <= low || len > high - low)
 		return ERR(-ENOMEM);
 	above = vma_find(mm, high);
 	below = above ? vma_prev(above) : vma_last(mm);
-	for (;;) {
-		unsigned long gap_end = above ? avm_min(vm_start_gap(above), high) : high;
-		unsigned long gap_start = below ? below->vm_end : 0;
-
-		if (gap_start < low)
-			gap_start = low;
-		if (gap_end > gap_start && gap_end - gap_start >= len)
-			return gap_end - len;
-		if (!below || below->vm_end <= low)
-			return ERR(-ENOMEM);
-		above = below;
-		below = vma_prev(below);
-	}
+	gap_end = above ? avm_min(vma_start_gap(above), high) : high;
+	gap_start = avm_max(below ? below->vm_end : 0, low);
+	if (gap_end > gap_start && gap_end - gap_start >= len)
+		return gap_end - len;
+	if (!below)
+		return ERR(-ENOMEM);
+	v = vma_gap_find(mm, below->vm_start, len);
+	if (!v)
+		return ERR(-ENOMEM);
+	/* Clipped by low: if this one does not fit, no lower one does. */
+	prev = vma_prev(v);
+	gap_end = vma_start_gap(v);
+	gap_start = avm_max(prev ? prev->vm_end : 0, low);
+	if (gap_end > gap_start && gap_end - gap_start >= len)
+		return gap_end - len;
+	return ERR(-ENOMEM);
 }
 
 /* unmapped_area(): the lowest gap of @len in [low, high). */
@@ -77,7 +70,7 @@ static unsigned long area_bottomup(struct avm_mm *mm, unsigned long len, unsigne
 	if (high <= low || len > high - low)
 		return ERR(-ENOMEM);
 	for (;;) {
-		unsigned long gap_end = next ? avm_min(vm_start_gap(next), high) : high;
+		unsigned long gap_end = next ? avm_min(vma_start_gap(next), high) : high;
 
 		if (gap_end > gap_start && gap_end - gap_start >= len)
 			return gap_start;
@@ -104,7 +97,7 @@ static unsigned long arch_area(struct avm_mm *mm, unsigned long addr, unsigned l
 		addr &= AVM_PAGE_MASK;
 		if (AVM_TASK_SIZE - len >= addr) { /* mmap_address_hint_valid() */
 			vma = vma_find(mm, addr);
-			if (!vma || addr + len <= vm_start_gap(vma))
+			if (!vma || addr + len <= vma_start_gap(vma))
 				return addr;
 		}
 	}

@@ -197,6 +197,161 @@ static void dontunmap_complete(struct remap *r, struct avm_vma *new_vma)
 		anon_vma_unlink(vma);
 }
 
+/* ---- MREMAP_RELOCATE_ANON (R7.30, policy relocate-anon) ------------------- */
+
+struct reloc_check {
+	struct avm_world *w;
+	struct avm_anon_vma *av;
+	bool ok;
+};
+
+/* Every entry is a guard, the zero page, or an exclusive frame of the VMA's anon_vma. */
+static int reloc_check_one(unsigned long key, uint64_t *slot, void *arg)
+{
+	struct reloc_check *rc = arg;
+	uint64_t pte = *slot;
+	const struct avm_frame *f;
+
+	(void)key;
+	if (pte_is_guard(pte) || pte_zero(pte))
+		return 0;
+	if (!pte_present(pte))
+		goto refuse; /* swap and migration entries name the old index */
+	f = frame(rc->w, pte_pfn(pte));
+	if ((f->flags & (FRAME_ANON | FRAME_ANON_EXCLUSIVE | FRAME_SWAPCACHE)) !=
+	    (FRAME_ANON | FRAME_ANON_EXCLUSIVE) || f->mapcount != 1 || f->mapping != rc->av)
+		goto refuse;
+	return 0;
+refuse:
+	rc->ok = false;
+	return 1;
+}
+
+/*
+ * The series' precondition: a faulted private anonymous VMA that is not a
+ * fork child, whose moved pages are all exclusive to it.  Otherwise the
+ * flag is a hint and the move is an ordinary one.
+ */
+static bool relocate_possible(struct remap *r)
+{
+	struct avm_vma *vma = r->vma;
+	struct reloc_check rc = { r->mm->w, vma->anon_vma, true };
+
+	if (!vma_is_anonymous(vma) || !vma->anon_vma || vma_is_fork_child(vma) ||
+	    (r->flags & AVM_MREMAP_DONTUNMAP) || !r->old_len)
+		return false;
+	radix_walk(&r->mm->pgtable, r->addr >> AVM_PAGE_SHIFT,
+		   ((r->addr + r->old_len) >> AVM_PAGE_SHIFT) - 1, reloc_check_one, &rc);
+	return rc.ok;
+}
+
+/* Could @n merge with a VMA of @vma's attributes (R4.3)? */
+static bool reloc_attrs_match(const struct avm_vma *n, const struct avm_vma *vma)
+{
+	return !((n->vm_flags ^ vma->vm_flags) & ~AVM_VM_SOFTDIRTY) && !n->shmem &&
+	       n->uffd_ctx == vma->uffd_ctx && anon_name_eq(n->anon_name, vma->anon_name);
+}
+
+struct reloc_rewrite {
+	struct avm_world *w;
+	struct avm_anon_vma *av;
+	unsigned long first_key, pgoff;
+};
+
+static int reloc_rewrite_one(unsigned long key, uint64_t *slot, void *arg)
+{
+	struct reloc_rewrite *rw = arg;
+	struct avm_frame *f;
+
+	if (!pte_present(*slot) || pte_zero(*slot))
+		return 0;
+	f = frame(rw->w, pte_pfn(*slot));
+	f->index = rw->pgoff + (key - rw->first_key);
+	f->mapping = rw->av;
+	return 0;
+}
+
+/*
+ * relocate_anon() - before the move, give the moved range the pgoff (and,
+ * when a faulted neighbour at the destination can take it, the anon_vma)
+ * that lines it up with its new neighbours, rewriting folio index and
+ * mapping of its exclusive pages.  The ordinary move then merges as for a
+ * VMA that was always there (R4.5 case 1 or 3).
+ *
+ *   src: ..SSSS..        dst: AAAA....   ->  AAAASSSS, one VMA, A's anon_vma
+ */
+static long relocate_anon(struct remap *r)
+{
+	struct avm_mm *mm = r->mm;
+	struct avm_vma *vma = r->vma, *next, *prev, *donor = NULL, *tmp = NULL;
+	unsigned long pgoff, end = r->addr + r->old_len;
+	struct avm_anon_vma *av;
+	long err;
+
+	next = vma_find(mm, r->new_addr);
+	prev = next ? vma_prev(next) : vma_last(mm);
+	if (prev && prev != vma && prev->vm_end == r->new_addr && reloc_attrs_match(prev, vma)) {
+		pgoff = prev->vm_pgoff + vma_pages(prev);
+		donor = prev;
+	} else if (next && next != vma && next->vm_start == r->new_addr + r->new_len &&
+		   reloc_attrs_match(next, vma)) {
+		pgoff = next->vm_pgoff - (r->new_len >> AVM_PAGE_SHIFT);
+		donor = next;
+	} else {
+		pgoff = r->new_addr >> AVM_PAGE_SHIFT; /* R2.1, as if mmapped there */
+	}
+	if (donor && (!donor->anon_vma || donor->anon_vma == vma->anon_vma))
+		donor = NULL; /* keep ours: an unfaulted neighbour takes it on merge */
+
+	/* Cut the moved range out so that it is one whole VMA. */
+	if (r->addr > vma->vm_start) {
+		err = vma_split(vma, r->addr, /* new_below = */ true);
+		if (err)
+			return err;
+	}
+	if (end < vma->vm_end) {
+		err = vma_split(vma, end, /* new_below = */ false);
+		if (err)
+			return err;
+	}
+	/* The donor's chain, built on a scratch VMA before anything changes. */
+	if (donor) {
+		tmp = vma_dup(vma);
+		if (!tmp)
+			return -ENOMEM;
+		tmp->anon_vma = NULL;
+		tmp->vm_pgoff = pgoff;
+		if (anon_vma_dup(tmp, donor)) {
+			vma_free(tmp);
+			return -ENOMEM;
+		}
+	}
+	/* Commit. */
+	av = donor ? donor->anon_vma : vma->anon_vma;
+	struct reloc_rewrite rw = { mm->w, av, r->addr >> AVM_PAGE_SHIFT, pgoff };
+	radix_walk(&mm->pgtable, r->addr >> AVM_PAGE_SHIFT, (end >> AVM_PAGE_SHIFT) - 1,
+		   reloc_rewrite_one, &rw);
+	anon_vma_pre_update_vma(vma);
+	vma->vm_pgoff = pgoff;
+	anon_vma_post_update_vma(vma);
+	if (tmp) {
+		/* Swap chains: our old anon_vma link goes, the scratch chain moves over. */
+		anon_vma_unlink(vma);
+		while (!list_empty(&tmp->anon_vma_chain)) {
+			struct avm_list *pos = tmp->anon_vma_chain.prev;
+			struct avm_avc *avc = list_entry(pos, struct avm_avc, same_vma);
+
+			list_del(pos);
+			list_add(pos, &vma->anon_vma_chain);
+			avc->vma = vma;
+		}
+		vma->anon_vma = tmp->anon_vma;
+		tmp->anon_vma = NULL;
+		vma_free(tmp);
+	}
+	return 0;
+}
+
 static long move_vma(struct remap *r)
 {
 	struct avm_mm *mm = r->mm;
@@ -208,6 +363,12 @@ static long move_vma(struct remap *r)
 	if ((long)mm->map_count >= (long)mm->w->cfg.max_map_count - 3)
 		return -ENOMEM;
 	/* ksm_madvise(MADV_UNMERGEABLE): KSM is off, nothing to break. */
+	if ((r->flags & AVM_MREMAP_RELOCATE_ANON) && relocate_possible(r)) {
+		err = relocate_anon(r);
+		if (err)
+			return err;
+		vma = r->vma;
+	}
 
 	/* copy_vma_and_data() */
 	new_pgoff = linear_page_index(vma, r->addr);

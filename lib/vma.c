@@ -161,13 +161,6 @@ struct avm_vma *vma_prev(const struct avm_vma *vma)
 	return node_vma(tree_prev(&vma->node));
 }
 
-struct avm_vma *vma_prev_of_addr(const struct avm_mm *mm, unsigned long addr)
-{
-	struct avm_vma *next = vma_find(mm, addr);
-
-	return next ? vma_prev(next) : vma_last(mm);
-}
-
 /* ---- objects ----------------------------------------------------------- */
 
 struct avm_vma *vma_alloc(struct avm_mm *mm)

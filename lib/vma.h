@@ -48,8 +48,24 @@ static inline struct avm_vma *vma_find_intersection(const struct avm_mm *mm,
 	return vma && vma->vm_start < end ? vma : NULL;
 }
 AVM_INTERNAL struct avm_vma *vma_last(const struct avm_mm *mm);
-/* The VMA that ends at or below @addr and is closest to it (find_vma_prev()). */
-AVM_INTERNAL struct avm_vma *vma_prev_of_addr(const struct avm_mm *mm, unsigned long addr);
+
+/* vm_start_gap(): a VM_GROWSDOWN VMA keeps stack_guard_gap (256 pages) free below. */
+static inline unsigned long vma_start_gap(const struct avm_vma *vma)
+{
+	const unsigned long guard = 256UL << AVM_PAGE_SHIFT;
+
+	if (vma->vm_flags & AVM_VM_GROWSDOWN)
+		return vma->vm_start > guard ? vma->vm_start - guard : 0;
+	return vma->vm_start;
+}
+/*
+ * The highest VMA starting at or below @limit whose gap below it (from the
+ * previous VMA's end, or 0) is at least @len; NULL if none.  O(log n).
+ */
+AVM_INTERNAL struct avm_vma *vma_gap_find(const struct avm_mm *mm, unsigned long limit,
+					  unsigned long len);
+/* Debug: every stored gap and subtree maximum is current. */
+AVM_INTERNAL bool vma_gap_check(const struct avm_mm *mm);
 
 #define AVM_VM_UFFD_FLAGS (AVM_VM_UFFD_MISSING | AVM_VM_UFFD_WP)
 #define AVM_VM_LOCKED_MASK (AVM_VM_LOCKED | AVM_VM_LOCKONFAULT)

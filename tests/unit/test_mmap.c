@@ -298,3 +298,53 @@ TEST(test_r3_13_exit_frees_all)
 	avm_world_free(w);
 	return true;
 }
+
+/* The highest gap of @len below @high, computed the slow way from the public view. */
+static unsigned long brute_topdown(struct avm_world *w, int p, unsigned long len,
+				   unsigned long high)
+{
+	struct avm_vma_info vi;
+	unsigned long cur = 0, prev_end = 0, best = 0;
+
+	while (avm_vma_next(w, p, &cur, &vi) == 1) {
+		unsigned long ge = avm_min(vi.start, high), gs = avm_max(prev_end, P(1));
+
+		if (ge > gs && ge - gs >= len)
+			best = ge - len;
+		prev_end = vi.end;
+	}
+	if (high > avm_max(prev_end, P(1)) && high - avm_max(prev_end, P(1)) >= len)
+		best = high - len;
+	return best;
+}
+
+/* R6.6: the gap-augmented top-down search agrees with a linear scan. */
+TEST(test_r6_6_topdown_matches_linear_scan)
+{
+	struct avm_world *w = test_world();
+	int p = avm_spawn(w);
+	struct avm_mm *mm = mm_find(w, p);
+	unsigned long a, base = mm->mmap_base;
+	uint32_t seed = 12345;
+
+	for (int i = 0; i < 3000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned long len = P(1 + (seed >> 16) % 7);
+		int prot = (seed >> 8) & 1 ? RW : AVM_PROT_READ;
+
+		if ((seed >> 4) % 3 == 0) {
+			unsigned long off = P((seed >> 12) % 4096);
+			ASSERT_OK(avm_munmap(w, p, base - P(4096) + off, len));
+		} else {
+			unsigned long want = brute_topdown(w, p, len, base);
+
+			ASSERT_OK(avm_mmap(w, p, 0, len, prot, AVM_MAP_PRIVATE | AVM_MAP_ANONYMOUS, &a));
+			ASSERT_EQ(a, want);
+		}
+		if (i % 256 == 0)
+			ASSERT_TRUE(vma_gap_check(mm));
+	}
+	ASSERT_TRUE(vma_gap_check(mm));
+	avm_world_free(w);
+	return true;
+}

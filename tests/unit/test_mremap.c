@@ -307,18 +307,30 @@ TEST(test_r7_24_map_count_limits)
 /* R7.14 + STYLE 13: walk a fault over every allocation of an mremap move. */
 TEST(test_r7_14_mremap_fault_injection)
 {
-	for (int dontunmap = 0; dontunmap < 2; dontunmap++) {
+	/* variant 0: move, 1: DONTUNMAP, 2: RELOCATE_ANON next to a faulted VMA */
+	for (int variant = 0; variant < 3; variant++) {
 		for (unsigned long n = 1;; n++) {
-			struct avm_world *w = test_world();
-			int p = avm_spawn(w), ret;
+			struct avm_config cfg;
+			struct avm_world *w;
+			int p, ret, extra = 0;
 			unsigned long out;
 
+			avm_config_default(&cfg);
+			if (variant == 2) {
+				cfg.policy = &avm_policy_relocate;
+				extra = AVM_MREMAP_RELOCATE_ANON;
+			} else if (variant == 1) {
+				extra = AVM_MREMAP_DONTUNMAP;
+			}
+			w = avm_world_new(&cfg);
+			p = avm_spawn(w);
 			MMAP_FIXED(w, p, X, P(8), RW);
 			ASSERT_OK(avm_touch(w, p, X, P(8), true));
 			ASSERT_OK(avm_write(w, p, X + P(3), 33));
+			MMAP_FIXED(w, p, Y + P(60), P(4), RW);
+			ASSERT_OK(avm_touch(w, p, Y + P(60), P(4), true));
 			avm_fault_inject(w, n);
-			ret = avm_mremap(w, p, X + P(2), P(4), P(4),
-					 FX | (dontunmap ? AVM_MREMAP_DONTUNMAP : 0), Y + P(64), &out);
+			ret = avm_mremap(w, p, X + P(2), P(4), P(4), FX | extra, Y + P(64), &out);
 			avm_fault_inject(w, 0);
 			VALIDATE(w);
 			if (ret == 0) {
@@ -333,5 +345,110 @@ TEST(test_r7_14_mremap_fault_injection)
 			ASSERT_TRUE(n < 1000);
 		}
 	}
+	return true;
+}
+
+static struct avm_world *world_relocate(void)
+{
+	struct avm_config cfg;
+
+	avm_config_default(&cfg);
+	cfg.policy = &avm_policy_relocate;
+	return avm_world_new(&cfg);
+}
+
+/*
+ * R7.30 / R15.1 (policy relocate-anon): a faulted VMA moved next to a
+ * faulted neighbour takes the neighbour's pgoff and anon_vma and merges;
+ * without the flag it stays separate (R7.26).
+ *
+ *   AAAA....  BB at Y  ->  AAAABB
+ */
+TEST(test_r7_30_relocate_anon_merges_faulted)
+{
+	for (int flag = 0; flag < 2; flag++) {
+		struct avm_world *w = world_relocate();
+		int p = avm_spawn(w);
+		unsigned long out;
+		struct avm_vma_info a, vi;
+		struct avm_page_info pi;
+
+		MMAP_FIXED(w, p, X, P(4), RW);
+		ASSERT_OK(avm_touch(w, p, X, P(4), true));
+		MMAP_FIXED(w, p, Y, P(3), RW);
+		ASSERT_OK(avm_write(w, p, Y, 21));
+		ASSERT_OK(avm_write(w, p, Y + P(1), 22));
+		ASSERT_OK(avm_madvise(w, p, Y + P(2), P(1), AVM_MADV_GUARD_INSTALL));
+		ASSERT_TRUE(test_vma_at(w, p, X, &a));
+		ASSERT_OK(avm_mremap(w, p, Y, P(3), P(3),
+				     FX | (flag ? AVM_MREMAP_RELOCATE_ANON : 0), X + P(4), &out));
+		ASSERT_EQ(out, X + P(4));
+		ASSERT_EQ(test_nr_vmas(w, p), flag ? 1 : 2);
+		ASSERT_TRUE(test_vma_at(w, p, X + P(4), &vi));
+		if (flag) {
+			ASSERT_EQ(vi.start, X);
+			ASSERT_EQ(vi.end, X + P(7));
+			ASSERT_EQ(vi.anon_vma, a.anon_vma);
+			ASSERT_OK(avm_page_info(w, p, X + P(5), &pi));
+			ASSERT_EQ(pi.index, (X >> 12) + 5);
+			ASSERT_EQ(pi.anon_vma, a.anon_vma);
+		} else {
+			ASSERT_EQ(vi.pgoff, Y >> 12);
+		}
+		ASSERT_TRUE(page_is(w, p, X + P(4), 21));
+		ASSERT_TRUE(page_is(w, p, X + P(5), 22));
+		ASSERT_OK(avm_page_info(w, p, X + P(6), &pi));
+		ASSERT_EQ(pi.state, AVM_PAGE_GUARD);
+		VALIDATE(w);
+		avm_world_free(w);
+	}
+	return true;
+}
+
+/* R7.30: shared pages (after fork) are not relocated: an ordinary move. */
+TEST(test_r7_30_relocate_anon_refuses_shared_pages)
+{
+	struct avm_world *w = world_relocate();
+	int p = avm_spawn(w), c;
+	unsigned long out;
+	struct avm_vma_info vi;
+
+	MMAP_FIXED(w, p, X, P(4), RW);
+	ASSERT_OK(avm_touch(w, p, X, P(4), true));
+	MMAP_FIXED(w, p, Y, P(2), RW);
+	ASSERT_OK(avm_write(w, p, Y, 1));
+	c = avm_fork(w, p);
+	ASSERT_TRUE(c > 0);
+	ASSERT_OK(avm_mremap(w, c, Y, P(2), P(2), FX | AVM_MREMAP_RELOCATE_ANON, X + P(4), &out));
+	ASSERT_EQ(test_nr_vmas(w, c), 2);
+	ASSERT_TRUE(test_vma_at(w, c, X + P(4), &vi));
+	ASSERT_EQ(vi.pgoff, Y >> 12);
+	ASSERT_TRUE(page_is(w, c, X + P(4), 1));
+	VALIDATE(w);
+	avm_world_free(w);
+	return true;
+}
+
+/* R7.30: an exclusive range moved to empty space gets pgoff new_addr>>12 and then
+ * merges with a later mmap next to it, like a never-moved VMA (R2.5). */
+TEST(test_r7_30_relocate_anon_resets_pgoff)
+{
+	struct avm_world *w = world_relocate();
+	int p = avm_spawn(w);
+	unsigned long out;
+	struct avm_vma_info vi;
+
+	MMAP_FIXED(w, p, X, P(4), RW);
+	ASSERT_OK(avm_touch(w, p, X, P(4), true));
+	ASSERT_OK(avm_mremap(w, p, X + P(1), P(2), P(2), FX | AVM_MREMAP_RELOCATE_ANON, Y, &out));
+	ASSERT_EQ(test_nr_vmas(w, p), 3);
+	ASSERT_TRUE(test_vma_at(w, p, Y, &vi));
+	ASSERT_EQ(vi.pgoff, Y >> 12);
+	MMAP_FIXED(w, p, Y + P(2), P(2), RW);
+	ASSERT_EQ(test_nr_vmas(w, p), 3);
+	ASSERT_TRUE(test_vma_at(w, p, Y, &vi));
+	ASSERT_EQ(vi.end, Y + P(4));
+	VALIDATE(w);
+	avm_world_free(w);
 	return true;
 }
