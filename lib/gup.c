@@ -3,7 +3,8 @@
  * __get_user_pages() with FOLL_PIN (pin_user_pages(), +1024 per small
  * folio, R10.1) or FOLL_GET (get_user_pages(), +1).
  *
- * Per page, as follow_page_mask() + faultin_page() loop:
+ * The lockless GUP-fast walk runs first (gup_fast_one()); from the first
+ * page it refuses, per page, as follow_page_mask() + faultin_page() loop:
  *   - no usable PTE (none, swap, not writable for a write pin): fault it in
  *     (FAULT_FLAG_WRITE for write pins, R10.5) and look again;
  *   - a read-only pin on an anonymous page that is not PageAnonExclusive,
@@ -124,13 +125,39 @@ static int gup_one(struct avm_mm *mm, unsigned long addr, bool pin, bool write, 
 		}
 		*pfn = pte_pfn(pte);
 		struct avm_frame *f = frame(w, *pfn);
-		/*
-		 * GUP-fast (io_uring, vmsplice) takes a present, permitted page
-		 * without touching the PTE or the folio flags.
-		 */
+		/* FOLL_TOUCH only ages the folio (LRU state, not modelled). */
 		f->refcount += pin ? AVM_GUP_PIN_COUNTING_BIAS : 1;
 		return 0;
 	}
+}
+
+/*
+ * gup_fast_pte_range() for one page: no VMA checks and no faults, only
+ * what the PTE allows (pte_access_permitted(): x86 maps every accessible
+ * VMA readable; a PROT_NONE VMA's PTEs are protnone).  Special PTEs (the
+ * zero page) and pages that need an unshare are left to the slow path,
+ * as gup_must_unshare() with no VMA decides.
+ * Returns: true and *pfn with the reference taken, or false.
+ */
+static bool gup_fast_one(struct avm_mm *mm, unsigned long addr, bool pin, bool write,
+			 bool longterm, unsigned long *pfn)
+{
+	struct avm_world *w = mm->w;
+	uint64_t pte = pt_get(mm, addr);
+
+	if (!pte_present(pte) || pte_zero(pte) || (write && !pte_write(pte)))
+		return false;
+	const struct avm_vma *vma = vma_lookup(mm, addr);
+	if (!vma || !(vma->vm_flags & (AVM_VM_READ | AVM_VM_WRITE | AVM_VM_EXEC)))
+		return false;
+	struct avm_frame *f = frame(w, pte_pfn(pte));
+	if (pin && !write) {
+		if (f->flags & FRAME_ANON ? !(f->flags & FRAME_ANON_EXCLUSIVE) : longterm)
+			return false;
+	}
+	*pfn = pte_pfn(pte);
+	f->refcount += pin ? AVM_GUP_PIN_COUNTING_BIAS : 1;
+	return true;
 }
 
 static int pinset_store(struct avm_world *w, struct avm_pinset *ps)
@@ -184,7 +211,16 @@ static int gup(struct avm_world *w, int pid, unsigned long addr, unsigned long n
 	if (pin)
 		mm->flags |= MMF_HAS_PINNED;
 
-	for (i = 0; i < npages; i++) {
+	/*
+	 * pin_user_pages_fast() / get_user_pages_fast() (io_uring, vmsplice):
+	 * the lockless walk takes pages while their PTEs allow it; from the
+	 * first page it cannot take, the slow path (VMA checks, faults) does
+	 * the rest.
+	 */
+	for (i = 0; i < npages; i++)
+		if (!gup_fast_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm, &ps->pfns[i]))
+			break;
+	for (; i < npages; i++) {
 		ret = gup_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm, &ps->pfns[i]);
 		if (ret)
 			break;

@@ -205,8 +205,10 @@ static int copy_one(unsigned long key, uint64_t *sptep, void *arg)
 }
 
 /*
- * copy_page_range() - R9.4: only when the parent VMA has an anon_vma or
- * the child needs its PTEs for uffd-wp (or the VMA is a PFN map).  A
+ * copy_page_range() - vma_needs_copy() (R9.4): only when the parent VMA has
+ * an anon_vma, or the child VMA needs its PTEs: uffd-wp state, PFN maps,
+ * or guard markers (VM_MAYBE_GUARD, the 6.19 rule, which this host's
+ * 6.18.44 has: a shared anonymous VMA keeps its guards in the child).  A
  * never-written VMA (zero-page PTEs at most) is not copied: the child
  * refaults (R9.5).  Returns: 0 or -ENOMEM (what was copied stays, the
  * caller tears the child down).
@@ -214,10 +216,10 @@ static int copy_one(unsigned long key, uint64_t *sptep, void *arg)
 int copy_page_range(struct avm_vma *dst, struct avm_vma *src)
 {
 	struct copy_args ca = { .dst = dst, .src = src, .err = 0 };
+	unsigned long needs = AVM_VM_PFNMAP | AVM_VM_MIXEDMAP | AVM_VM_UFFD_WP | AVM_VM_MAYBE_GUARD;
 
 	AVM_ASSERT(dst->vm_start == src->vm_start && dst->vm_end == src->vm_end);
-	if (!(dst->vm_flags & AVM_VM_UFFD_WP) &&
-	    !(src->vm_flags & (AVM_VM_PFNMAP | AVM_VM_MIXEDMAP)) && !src->anon_vma)
+	if (!(dst->vm_flags & needs) && !src->anon_vma)
 		return 0;
 	radix_walk(&src->vm_mm->pgtable, src->vm_start >> AVM_PAGE_SHIFT,
 		   (src->vm_end >> AVM_PAGE_SHIFT) - 1, copy_one, &ca);

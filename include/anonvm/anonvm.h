@@ -126,6 +126,11 @@ extern "C" {
 #define AVM_VM_GROWSDOWN 0x00000100UL
 #define AVM_VM_UFFD_MISSING 0x00000200UL
 #define AVM_VM_PFNMAP 0x00000400UL
+/*
+ * VM_MAYBE_GUARD (bit 11, smaps "gu"): set by MADV_GUARD_INSTALL; makes fork
+ * copy the page tables (R9.4 [6.19+], present on this host's 6.18.44).
+ */
+#define AVM_VM_MAYBE_GUARD 0x00000800UL
 #define AVM_VM_UFFD_WP 0x00001000UL
 #define AVM_VM_LOCKED 0x00002000UL
 #define AVM_VM_IO 0x00004000UL

@@ -771,3 +771,34 @@ TEST(test_r8_10_reuse_drops_unused_swap_cache)
 	avm_world_free(w);
 	return true;
 }
+
+/*
+ * R9.4 [6.19 rule, on this 6.18.44 host]: VM_MAYBE_GUARD makes fork copy
+ * page tables even without an anon_vma, so a shared anonymous VMA keeps
+ * its guard markers in the child (host fuzz divergence 5000-160).
+ */
+TEST(test_r9_4_maybe_guard_copies_guard_markers_of_shared_vma)
+{
+	struct avm_world *w = test_world();
+	int p = avm_spawn(w);
+	unsigned long out;
+	uint64_t v;
+
+	ASSERT_OK(avm_mmap(w, p, X, P(3), RW, AVM_MAP_SHARED | AVM_MAP_ANONYMOUS | AVM_MAP_FIXED,
+			   &out));
+	ASSERT_OK(avm_write(w, p, X + P(2), 5));
+	ASSERT_OK(avm_madvise(w, p, X, P(2), AVM_MADV_GUARD_INSTALL));
+	vma_of(w, p, X)->vm_flags |= AVM_VM_MAYBE_GUARD; /* what guard install sets */
+	ASSERT_TRUE(vma_of(w, p, X)->anon_vma == NULL);
+	int c = avm_fork(w, p);
+	ASSERT_TRUE(pte_is_guard(pte_of(w, c, X)));
+	ASSERT_TRUE(pte_is_guard(pte_of(w, c, X + P(1))));
+	ASSERT_EQ(avm_read(w, c, X, &v), -AVM_ESIGSEGV);
+	/* the shmem page is copied too, as a shared mapping (no COW) */
+	ASSERT_EQ(pfn_of(w, c, X + P(2)), pfn_of(w, p, X + P(2)));
+	ASSERT_TRUE(pte_write(pte_of(w, c, X + P(2))));
+	ASSERT_EQ(mm_find(w, c)->rss_shmem, 1);
+	ASSERT_EQ(rd(w, c, X + P(2)), 5);
+	avm_world_free(w);
+	return true;
+}

@@ -248,3 +248,28 @@ TEST(test_r10_pin_injection_sweep)
 	}
 	return true;
 }
+
+/*
+ * GUP-fast (io_uring, vmsplice) looks only at PTEs: a present page of a
+ * write-only VMA can be referenced (x86 maps it readable), an absent one
+ * goes to the slow path, whose check_vma_flags() wants VM_READ (-EFAULT).
+ */
+TEST(test_r10_gup_fast_takes_present_page_of_write_only_vma)
+{
+	struct avm_world *w = test_world();
+	int p = avm_spawn(w), h;
+
+	MMAP_FIXED(w, p, X, P(2), RW);
+	ASSERT_OK(avm_write(w, p, X, 1));
+	ASSERT_OK(avm_mprotect(w, p, X, P(2), AVM_PROT_WRITE));
+	ASSERT_OK(avm_get_ref(w, p, X, 1, &h));
+	ASSERT_EQ(frame(w, gpfn(w, p, X))->refcount, 2);
+	ASSERT_OK(avm_unpin(w, h));
+	ASSERT_EQ(avm_get_ref(w, p, X, 2, &h), -EFAULT); /* X+1p is not present */
+	ASSERT_EQ(frame(w, gpfn(w, p, X))->refcount, 1);
+	/* PROT_NONE PTEs are protnone: no fast path, and the slow path refuses */
+	ASSERT_OK(avm_mprotect(w, p, X, P(2), AVM_PROT_NONE));
+	ASSERT_EQ(avm_get_ref(w, p, X, 1, &h), -EFAULT);
+	avm_world_free(w);
+	return true;
+}
