@@ -205,7 +205,7 @@ static bool is_case(const char *name)
 /* ---- targets (issue 5 item 4) ----------------------------------------- */
 
 struct target {
-	char what[160], measured[400];
+	char what[160], measured[700];
 	int pass; /* 1 pass, 0 miss, -1 not measured */
 };
 
@@ -232,30 +232,52 @@ static void compute_targets(void)
 
 	/* every per-page case >= 10x faster than the kernel, at every N */
 	t = target_add("every per-page case >= 10x faster than the kernel (kernel/model >= 10)");
-	for (size_t c = 0; c < BENCH_NR_CASES; c++) {
-		unsigned long ns[BENCH_MAX_SIZES];
-		int k;
+	{
+		char below[400] = "";
+		size_t bl = 0;
+		int nbelow = 0;
 
-		if (bench_cases[c].per_op)
-			continue;
-		k = sizes_of(bench_cases[c].name, ns);
-		for (int i = 0; i < k; i++) {
-			const struct row *kr = find("kernel", bench_cases[c].name, ns[i]);
-			const struct row *mr = find("model", bench_cases[c].name, ns[i]);
+		for (size_t c = 0; c < BENCH_NR_CASES; c++) {
+			unsigned long ns[BENCH_MAX_SIZES];
+			int k;
 
-			if (!ok(kr) || !ok(mr))
+			if (bench_cases[c].per_op)
 				continue;
-			pairs++;
-			if (kr->median / mr->median < worst_ratio) {
-				worst_ratio = kr->median / mr->median;
-				snprintf(worst, sizeof(worst), "%s N=%lu", bench_cases[c].name, ns[i]);
+			k = sizes_of(bench_cases[c].name, ns);
+			for (int i = 0; i < k; i++) {
+				const struct row *kr = find("kernel", bench_cases[c].name, ns[i]);
+				const struct row *mr = find("model", bench_cases[c].name, ns[i]);
+				double ratio;
+				char rb[32];
+
+				if (!ok(kr) || !ok(mr))
+					continue;
+				pairs++;
+				ratio = kr->median / mr->median;
+				if (ratio < worst_ratio) {
+					worst_ratio = ratio;
+					snprintf(worst, sizeof(worst), "%s N=%lu", bench_cases[c].name,
+						 ns[i]);
+				}
+				if (ratio >= 10)
+					continue;
+				nbelow++;
+				fmt_num(rb, sizeof(rb), ratio);
+				if (bl < sizeof(below) - 48)
+					bl += (size_t)snprintf(below + bl, sizeof(below) - bl, "%s%s@%lu %sx",
+							       bl ? ", " : "", bench_cases[c].name,
+							       ns[i], rb);
 			}
 		}
-	}
-	if (pairs) {
-		t->pass = worst_ratio >= 10;
-		snprintf(t->measured, sizeof(t->measured), "worst ratio %.1fx (%s) over %d pairs",
-			 worst_ratio, worst, pairs);
+		if (pairs) {
+			char wr[32];
+
+			fmt_num(wr, sizeof(wr), worst_ratio);
+			t->pass = worst_ratio >= 10;
+			snprintf(t->measured, sizeof(t->measured),
+				 "%d of %d (case, N) pairs below 10x%s%s; worst %sx (%s)", nbelow, pairs,
+				 nbelow ? ": " : "", below, wr, worst);
+		}
 	}
 
 	t = target_add("fork of 262144 resident pages <= 10 ns/page (model)");
@@ -351,7 +373,7 @@ static void write_md(FILE *f, const char *machine)
 			fmt_cell(kc, sizeof(kc), kr);
 			fmt_cell(mc, sizeof(mc), mr);
 			if (ok(kr) && ok(mr))
-				snprintf(ratio, sizeof(ratio), "%.1f", kr->median / mr->median);
+				fmt_num(ratio, sizeof(ratio), kr->median / mr->median);
 			fprintf(f, "| %s | %lu%s | %s | %s | %s | %s |\n", bench_cases[c].name, ns[i],
 				bench_is_rmap(bench_cases[c].name) ? " (K)" : "",
 				kr ? kr->unit : mr ? mr->unit : "", kc, mc, ratio);
@@ -399,6 +421,11 @@ static void write_md(FILE *f, const char *machine)
 			a, b);
 	}
 
+	fprintf(f, "\nThe exponents come from wall-clock medians on a shared 2-vCPU guest; "
+		   "model costs per page that rise between 16384 and 1048576 pages come from "
+		   "the memory hierarchy (at 1048576 pages the model's state is ~48 MiB, far "
+		   "beyond cache), not from more work: callgrind counts the same "
+		   "instructions per page for fork and mremap at 16384 and 262144 pages.\n");
 	fprintf(f, "\n## Memory and interpretation\n\n| figure | N | kernel | model | note |\n"
 		   "|---|---:|---:|---:|---|\n");
 	for (int i = 0; i < nrows; i++) {

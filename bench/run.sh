@@ -8,8 +8,8 @@
 # (bench/bench.h); bench/report joins them into bench/results/results.md,
 # results.json and chart.svg.
 #
-# Swap cases need a swap device.  As root, with /sys/block/zram0 free, this
-# script sets zram0 up as swap for the run and tears it down on exit
+# Swap cases need a swap device.  As root this script hot-adds a zram
+# device, makes it swap for the run and removes it on exit
 # (spec/host-kernel.md); otherwise those kernel cases say SKIP.
 #
 # Knobs (environment):
@@ -41,40 +41,56 @@ mkdir -p "$BUILD/bench" "$OUT"
 $CC $CFL bench/kernel.c -o "$BUILD/bench/kernel"
 $CC $CFL bench/report.c -o "$BUILD/bench/report" -lm
 KERNEL=$BUILD/bench/kernel
-[ -x "$ANONVM" ] || { echo "bench: $ANONVM missing (make all)" >&2; exit 1; }
+[ -x "$BUILD/anonvm" ] || { echo "bench: $BUILD/anonvm missing (make all)" >&2; exit 1; }
+# A private copy: a rebuild of BUILD/anonvm during the run must not mix binaries.
+cp "$BUILD/anonvm" "$BUILD/bench/anonvm"
+ANONVM=$BUILD/bench/anonvm
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 RAW=$OUT/raw.jsonl
 : > "$RAW"
 LARGEST=$(echo "$SIZES" | tr ',' '\n' | sort -n | tail -1)
 
 # ---- zram swap for the swap and rmap cases ---------------------------------
-ZRAM_OURS=
+# A zram device of our own: hot-added (zram1, ...) so that whoever uses
+# zram0 (the host oracle's swap tests) is not disturbed, and given a high
+# priority so pageouts land on it.  zram0 only when hot_add is missing and
+# zram0 is free.
+ZRAM_DEV=
+ZRAM_HOT=
 zram_teardown() {
-	if [ -n "$ZRAM_OURS" ]; then
-		swapoff /dev/zram0 2>/dev/null || true
-		echo 1 > /sys/block/zram0/reset 2>/dev/null || true
-		ZRAM_OURS=
+	if [ -n "$ZRAM_DEV" ]; then
+		swapoff "/dev/$ZRAM_DEV" 2>/dev/null || true
+		echo 1 > "/sys/block/$ZRAM_DEV/reset" 2>/dev/null || true
+		if [ -n "$ZRAM_HOT" ]; then
+			echo "$ZRAM_HOT" > /sys/class/zram-control/hot_remove 2>/dev/null || true
+		fi
+		ZRAM_DEV=; ZRAM_HOT=
 	fi
 }
 zram_setup() {
 	[ "$(id -u)" = 0 ] || { echo "bench: not root, swap cases SKIP on the kernel side"; return 0; }
-	[ -e /sys/block/zram0/disksize ] || { echo "bench: no zram0, swap cases SKIP"; return 0; }
-	if grep -q '^/dev/zram0' /proc/swaps; then
-		echo "bench: zram0 is already swap (someone else's): using it, not touching it"
-		return 0
+	if [ -w /sys/class/zram-control/hot_add ]; then
+		ZRAM_HOT=$(cat /sys/class/zram-control/hot_add) || ZRAM_HOT=
+		[ -n "$ZRAM_HOT" ] && ZRAM_DEV=zram$ZRAM_HOT
+		for i in 1 2 3 4 5; do [ -b "/dev/$ZRAM_DEV" ] && break; sleep 0.2; done
+	elif [ -e /sys/block/zram0/disksize ] && [ "$(cat /sys/block/zram0/disksize)" = 0 ]; then
+		ZRAM_DEV=zram0
 	fi
-	if [ "$(cat /sys/block/zram0/disksize)" != 0 ]; then
-		echo "bench: zram0 is in use, swap cases SKIP on the kernel side"
-		return 0
-	fi
-	# Twice the largest region, plus slack: zram stores compressed, so
-	# this is an upper bound, not memory taken.
-	echo $(( (LARGEST * 2 + 65536) * 4096 )) > /sys/block/zram0/disksize
-	ZRAM_OURS=1
-	if ! mkswap /dev/zram0 >/dev/null 2>&1 || ! swapon /dev/zram0; then
-		echo "bench: could not swapon zram0, swap cases SKIP"
+	if [ -z "$ZRAM_DEV" ] || [ ! -b "/dev/$ZRAM_DEV" ]; then
+		echo "bench: no free zram device, swap cases SKIP on the kernel side"
 		zram_teardown
+		return 0
 	fi
+	# Twice the largest region plus slack: zram stores compressed, so this
+	# bounds the space, it does not take memory.
+	echo $(( (LARGEST * 2 + 65536) * 4096 )) > "/sys/block/$ZRAM_DEV/disksize"
+	if ! mkswap "/dev/$ZRAM_DEV" >/dev/null 2>&1 || ! swapon -p 32000 "/dev/$ZRAM_DEV"; then
+		echo "bench: could not swapon $ZRAM_DEV, swap cases SKIP"
+		zram_teardown
+		return 0
+	fi
+	echo "bench: swap on /dev/$ZRAM_DEV"
 }
 trap zram_teardown EXIT
 trap 'zram_teardown; exit 130' INT TERM
@@ -84,7 +100,9 @@ case_wanted() {
 	echo ",$BENCH_SET," | grep -q ",$1,"
 }
 
-zram_setup
+if case_wanted swap-out || case_wanted swap-in || case_wanted rmap-chain || case_wanted rmap-star; then
+	zram_setup
+fi
 
 # ---- the cases, alternating the two programs ------------------------------
 turn=0
@@ -95,9 +113,9 @@ for c in $($KERNEL --list); do
 	*) list=$SIZES ;;
 	esac
 	for n in $(echo "$list" | tr ',' ' '); do
-		for side in first second; do
-			if [ $(( turn % 2 )) = 0 ] && [ $side = first ] ||
-			   [ $(( turn % 2 )) = 1 ] && [ $side = second ]; then
+		if [ $(( turn % 2 )) = 0 ]; then order="kernel model"; else order="model kernel"; fi
+		for side in $order; do
+			if [ "$side" = kernel ]; then
 				"$KERNEL" --set "$c" --sizes "$n" --runs "$RUNS" --json >> "$RAW" ||
 					echo "{\"side\":\"kernel\",\"case\":\"$c\",\"n\":$n,\"unit\":\"\",\"runs\":0,\"median\":0,\"min\":0,\"max\":0,\"status\":\"skip\",\"note\":\"bench/kernel failed\"}" >> "$RAW"
 			else
@@ -119,34 +137,50 @@ fi
 
 # ---- scenario interpretation speed ----------------------------------------
 # A generated file of simple lines (writes over 1024 resident pages), run by
-# `anonvm run`; the same file cut to its header measures start-up, which is
-# subtracted.  Median of RUNS.
+# `anonvm run --quiet`; the same file cut to its two header lines measures
+# start-up, which is subtracted.  Median of RUNS by wall clock; the note
+# also gives the rate by CPU time (user + sys), which other load on the
+# machine does not inflate.
 interp() {
 	f=$BUILD/bench/interp.avm
 	h=$BUILD/bench/interp-head.avm
+	tf=$BUILD/bench/interp.time
 	printf 'p1 = spawn\np1 mmap 0x7e0000000000 1024p rw\n' > "$h"
 	{ cat "$h"; awk -v n="$INTERP_LINES" 'BEGIN {
 		for (i = 0; i < n; i++)
 			printf "p1 write 0x7e0000%03x000 %d\n", i % 1024, i
 	}'; } > "$f"
-	t_full=; t_head=
+	: > "$tf.all"
 	for r in $(seq "$RUNS"); do
-		a=$(date +%s%N); "$ANONVM" run "$h" > /dev/null 2>&1 || return 1; b=$(date +%s%N)
-		t_head="$t_head $((b - a))"
-		a=$(date +%s%N); "$ANONVM" run "$f" > /dev/null 2>&1 || return 1; b=$(date +%s%N)
-		t_full="$t_full $((b - a))"
+		for which in head full; do
+			if [ $which = head ]; then in=$h; else in=$f; fi
+			if [ -x /usr/bin/time ]; then
+				/usr/bin/time -f "$which %e %U %S" -o "$tf" "$ANONVM" run --quiet "$in" > /dev/null 2>&1 || return 1
+				cat "$tf" >> "$tf.all"
+			else
+				a=$(date +%s%N); "$ANONVM" run --quiet "$in" > /dev/null 2>&1 || return 1; b=$(date +%s%N)
+				echo "$which $(( (b - a) / 1000000 )).$(( (b - a) / 1000 % 1000 )) 0 0" >> "$tf.all"
+			fi
+		done
 	done
-	med() { echo "$@" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-	mn() { echo "$@" | tr ' ' '\n' | grep . | sort -n | head -1; }
-	mx() { echo "$@" | tr ' ' '\n' | grep . | sort -n | tail -1; }
-	head_ns=$(med $t_head)
-	awk -v L="$INTERP_LINES" -v med="$(med $t_full)" -v lo="$(mn $t_full)" -v hi="$(mx $t_full)" \
-	    -v h="$head_ns" -v R="$RUNS" 'BEGIN {
-		d = med - h; if (d <= 0) d = 1
+	awk -v L="$INTERP_LINES" -v R="$RUNS" '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	$1 == "head" { hw[++nh] = $2; hc[nh] = $3 + $4 }
+	$1 == "full" { fw[++nf] = $2; fc[nf] = $3 + $4 }
+	END {
+		h = median(hw, nh); hcpu = median(hc, nh)
+		lo = 1e30; hi = 0
+		for (i = 1; i <= nf; i++) { if (fw[i] < lo) lo = fw[i]; if (fw[i] > hi) hi = fw[i] }
+		m = median(fw, nf); c = median(fc, nf)
+		d = m - h; if (d <= 0) d = 0.001
+		dc = c - hcpu; if (dc <= 0) dc = 0.001
 		printf "{\"side\":\"model\",\"case\":\"interp\",\"n\":%d,\"unit\":\"lines/s\",\"runs\":%d,", L, R
-		printf "\"median\":%.1f,\"min\":%.1f,\"max\":%.1f,\"status\":\"ok\",", L * 1e9 / d, L * 1e9 / (hi - h > 0 ? hi - h : 1), L * 1e9 / (lo - h > 0 ? lo - h : 1)
-		printf "\"note\":\"anonvm run on %d write lines, start-up (%.1f ms) subtracted; with start-up %.0f lines/s\"}\n", L, h / 1e6, L * 1e9 / med
-	}'
+		printf "\"median\":%.1f,\"min\":%.1f,\"max\":%.1f,\"status\":\"ok\",", L / d, L / (hi - h > 0 ? hi - h : 0.001), L / (lo - h > 0 ? lo - h : 0.001)
+		printf "\"note\":\"anonvm run --quiet on %d write lines, wall clock, start-up %.2f s subtracted; by CPU time (user+sys) %.0f lines/s\"}\n", L, h, L / dc
+	}' "$tf.all"
 }
 if case_wanted interp; then
 	if interp >> "$RAW.interp" 2>/dev/null; then
@@ -158,6 +192,6 @@ if case_wanted interp; then
 	rm -f "$RAW.interp"
 fi
 
-MACHINE="$(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
+MACHINE="$(uname -sr), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d); load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/bench/report" "$RAW" "$OUT" "$MACHINE"
 echo "bench: wrote $OUT/results.md, $OUT/results.json, $OUT/chart.svg"

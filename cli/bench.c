@@ -1015,7 +1015,7 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "anonvm bench: FAILED: %s\n", b->why);
 		status = 1;
 	} else {
-		if (!b->o.json)
+		if (!b->o.json && b->cases_checked)
 			printf("digest %016llx (%d case runs verified%s)\n",
 			       (unsigned long long)b->digest, b->cases_checked,
 			       b->o.verify ? ", avm_validate passed" : "");
