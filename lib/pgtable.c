@@ -42,6 +42,7 @@ void radix_init(struct avm_radix *r, unsigned int bits)
 {
 	AVM_ASSERT(bits >= 1 && bits <= 9);
 	r->root = NULL;
+	r->last_leaf = NULL;
 	r->bits = (uint8_t)bits;
 	r->levels = (uint8_t)((RADIX_KEY_BITS + bits - 1) / bits);
 	r->nodes = 0;
@@ -61,6 +62,7 @@ static void *node_alloc(struct avm_world *w, struct avm_radix *r)
 static void node_free(struct avm_world *w, struct avm_radix *r, void *n)
 {
 	AVM_ASSERT(r->nodes > 0);
+	r->last_leaf = NULL;
 	r->nodes--;
 	w->stats.pt_pages_free++;
 	avm_free(w, n, node_bytes(r));
@@ -71,6 +73,8 @@ uint64_t *radix_lookup(const struct avm_radix *r, unsigned long key)
 	void *n = r->root;
 
 	AVM_ASSERT_INTERNAL(key >> RADIX_KEY_BITS == 0);
+	if (r->last_leaf && r->last_leaf_nr == key >> r->bits)
+		return &r->last_leaf[key & ((1UL << r->bits) - 1)];
 	for (unsigned int l = 0; l + 1 < r->levels; l++) {
 		if (!n)
 			return NULL;
@@ -91,6 +95,8 @@ uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key
 	void **parent = &r->root;
 
 	AVM_ASSERT(key >> RADIX_KEY_BITS == 0);
+	if (r->last_leaf && r->last_leaf_nr == key >> r->bits)
+		return &r->last_leaf[key & ((1UL << r->bits) - 1)];
 	for (unsigned int l = 0; l < r->levels; l++) {
 		if (!*parent) {
 			*parent = node_alloc(w, r);
@@ -101,6 +107,8 @@ uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key
 			break;
 		parent = &((void **)*parent)[level_index(r, l, key)];
 	}
+	r->last_leaf = *parent;
+	r->last_leaf_nr = key >> r->bits;
 	return &((uint64_t *)*parent)[level_index(r, r->levels - 1, key)];
 }
 

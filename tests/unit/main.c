@@ -77,6 +77,8 @@ int main(int argc, char **argv)
 		} else
 			filter = argv[i];
 	}
+	/* A sanitizer may end the process early: keep what was printed. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	qsort(tests, nr_tests, sizeof(tests[0]), by_name);
 	for (int i = 0; i < nr_tests; i++) {
 		if (filter && !strstr(tests[i].name, filter))
