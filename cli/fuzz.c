@@ -40,6 +40,7 @@ static void usage(FILE *f)
 		"  --limits        also generate small vm.max_map_count limits\n"
 		"  --print         print each generated scenario, do not run it\n"
 		"  --shrink FILE   shrink a diverging scenario file, print the result\n"
+		"  --no-shrink     save diverging scenarios as generated (faster)\n"
 		"  --max-div N     stop after N divergences (default 10)\n"
 		"  -q, --quiet     no progress line\n"
 		"  -h, --help      this text\n\n"
@@ -227,7 +228,7 @@ int cmd_fuzz(int argc, char **argv)
 		{ "no-swap", no_argument, NULL, 'S' },     { "limits", no_argument, NULL, 'L' },
 		{ "print", no_argument, NULL, 'x' },       { "max-div", required_argument, NULL, 'M' },
 		{ "quiet", no_argument, NULL, 'q' },       { "help", no_argument, NULL, 'h' },
-		{ "shrink", required_argument, NULL, 'X' },
+		{ "shrink", required_argument, NULL, 'X' }, { "no-shrink", no_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },     { NULL, 0, NULL, 0 },
 	};
 	unsigned long long seed = 1;
@@ -235,7 +236,7 @@ int cmd_fuzz(int argc, char **argv)
 	struct host_gen_options g = { .steps = 40, .procs = 4, .swap = true, .pins = true,
 				      .uffd = true };
 	const char *outdir = "fuzz-out";
-	bool quiet = false, print = false;
+	bool quiet = false, print = false, no_shrink = false;
 	const char *shrink_file = NULL;
 	int c;
 	optind = 1;
@@ -253,6 +254,7 @@ int cmd_fuzz(int argc, char **argv)
 		case 'L': g.limits = true; break;
 		case 'x': print = true; break;
 		case 'X': shrink_file = optarg; break;
+		case 'N': no_shrink = true; break;
 		case 'M': max_div = strtoul(optarg, NULL, 0); break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
@@ -300,8 +302,11 @@ int cmd_fuzz(int argc, char **argv)
 		pages += res.pages_compared;
 		if (v == HOST_PASS)
 			npass++;
-		else if (v == HOST_SKIP)
+		else if (v == HOST_SKIP) {
 			nskip++;
+			fprintf(stderr, "%sSKIP %s:%d: %s\n", tty ? "\n" : "", name, res.line,
+				res.reason);
+		}
 		else if (v == HOST_ERROR) {
 			nerr++;
 			fprintf(stderr, "\nERROR %s:%d: %s\n", name, res.line, res.reason);
@@ -312,7 +317,9 @@ int cmd_fuzz(int argc, char **argv)
 			reason_kind(res.reason, kind, sizeof(kind));
 			fprintf(stderr, "%sDIVERGE %s:%d: %s\n", tty ? "\n" : "", name, res.line,
 				res.reason);
-			char *small = shrink(&env, text, kind, &tries);
+			char *small = no_shrink ? strdup(text) : shrink(&env, text, kind, &tries);
+			if (no_shrink)
+				tries = 0;
 			mkdir(outdir, 0755);
 			snprintf(path, sizeof(path), "%s/%s.avm", outdir, name);
 			FILE *f = fopen(path, "w");
@@ -322,8 +329,9 @@ int cmd_fuzz(int argc, char **argv)
 				fputs(small, f);
 				fclose(f);
 			}
-			fprintf(stderr, "  shrunk to %s:\n", path);
-			run_text(&env, path, small, stderr, &res);
+			fprintf(stderr, "  saved as %s\n", path);
+			if (!no_shrink)
+				run_text(&env, path, small, stderr, &res);
 			free(small);
 		}
 		free(text);

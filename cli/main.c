@@ -58,8 +58,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+		if (!strcmp(argv[1], cmds[i].name)) {
+			int r = cmds[i].fn(argc - 1, argv + 1);
+			/* Flush before exit: a sanitizer's leak report exits without it. */
+			fflush(stdout);
+			return r;
+		}
 	fprintf(stderr, "anonvm: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -23,6 +23,13 @@ int script_print_dot(struct script_state *st, const char *title, FILE *out)
 	unsigned long cur = 0, frames_seen[DOT_MAX_FRAMES];
 	int pid, nframes = 0;
 	bool capped = false;
+	/* Frames are shared between processes: collect them outside the clusters. */
+	char *fbuf = NULL;
+	size_t flen = 0;
+	FILE *fo = open_memstream(&fbuf, &flen);
+
+	if (!fo)
+		return -1;
 
 	fprintf(out, "digraph anonvm {\n  rankdir=LR;\n  node [fontname=\"monospace\", "
 		     "fontsize=10];\n  label=\"");
@@ -63,8 +70,8 @@ int script_print_dot(struct script_state *st, const char *title, FILE *out)
 						continue;
 					}
 					frames_seen[nframes++] = pi.pfn;
-					fprintf(out,
-						"    frame%lu [shape=note, style=filled, fillcolor=\"%s\", "
+					fprintf(fo,
+						"  frame%lu [shape=note, style=filled, fillcolor=\"%s\", "
 						"label=\"pfn %lu\\nmapcount %d ref %d\\n%s%s\\n0x%" PRIx64
 						"\"];\n",
 						pi.pfn, pi.anon_exclusive ? "palegreen" : "khaki", pi.pfn,
@@ -72,16 +79,20 @@ int script_print_dot(struct script_state *st, const char *title, FILE *out)
 						pi.anon_exclusive ? "exclusive" : "shared/not excl",
 						pi.pinned ? " pinned" : "", pi.content);
 					if (pi.anon_vma)
-						fprintf(out,
-							"    frame%lu -> av%lu [style=dotted, label=\"mapping\"];\n",
+						fprintf(fo,
+							"  frame%lu -> av%lu [style=dotted, label=\"mapping\"];\n",
 							pi.pfn, pi.anon_vma);
 				}
-				fprintf(out, "    vma%lu -> frame%lu [label=\"%lx\", color=gray40];\n",
+				fprintf(fo, "  vma%lu -> frame%lu [label=\"%lx\", color=gray40];\n",
 					v.vma_id, pi.pfn, a);
 			}
 		}
 		fputs("  }\n", out);
 	}
+
+	fclose(fo);
+	fputs(fbuf ? fbuf : "", out);
+	free(fbuf);
 
 	/* anon_vmas and their parents. */
 	nav = script_anon_vmas(st, &avs);

@@ -924,8 +924,17 @@ static int run_op(struct script_state *st, const struct avm_op *op, struct op_re
 	case AVM_OP_SHOW:
 		if (st->opt.out && st->opt.echo && !st->opt.json)
 			fprintf(st->opt.out, "\n>>> %s\n", op->src ? op->src : "show");
+		if (op->show == AVM_SHOW_RMAP && !op->proc[0]) {
+			/* `show rmap A`: A must be a name bound by a process's mmap. */
+			const struct script_sym *s = op->addr.sym[0] ? script_sym_find(st, op->addr.sym)
+								     : NULL;
+			if (!s || s->kind != SCRIPT_SYM_ADDR)
+				return fail(res, SCRIPT_ERROR,
+					    "show rmap: which process? write 'show rmap P ADDR'");
+		}
 		if (st->opt.out && script_print_show(st, op, st->opt.out) < 0)
-			return fail(res, SCRIPT_ERROR, "show: %s", res->msg[0] ? res->msg : "failed");
+			return fail(res, SCRIPT_ERROR, "show %s: no such process or address",
+				    op->proc[0] ? op->proc : "");
 		return SCRIPT_OK;
 	default:
 		return fail(res, SCRIPT_ERROR, "unknown operation");

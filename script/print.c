@@ -409,7 +409,7 @@ static int print_pages(struct script_state *st, int pid, unsigned long addr, uns
 		json_str(out, proc_label(st, pid, b, sizeof(b)));
 		fprintf(out, ",\"pid\":%d,\"pages\":[", pid);
 	} else {
-		fprintf(out, "%-14s %-7s %6s %4s %4s %-7s %-8s %-12s %s\n", "address", "state",
+		fprintf(out, "%-12s %-7s %6s %4s %4s %-7s %-8s %-12s %s\n", "address", "state",
 			"pfn", "map", "ref", "flags", "anon_vma", "index", "content");
 	}
 	for (unsigned long i = 0; i < n; i++) {
@@ -439,16 +439,16 @@ static int print_pages(struct script_state *st, int pid, unsigned long addr, uns
 		else
 			snprintf(av, sizeof(av), "-");
 		if (pi.state == AVM_PAGE_PRESENT)
-			fprintf(out, "%014lx %-7s %6lu %4d %4d %-7s %-8s %-12lx 0x%" PRIx64 "\n", a,
+			fprintf(out, "%012lx %-7s %6lu %4d %4d %-7s %-8s %-12lx 0x%" PRIx64 "\n", a,
 				"present", pi.pfn, pi.mapcount, pi.refcount, f, av, pi.index, pi.content);
 		else if (pi.state == AVM_PAGE_SWAP)
-			fprintf(out, "%014lx %-7s %6s %4s %4s %-7s slot %lu\n", a, "swap", "-", "-",
+			fprintf(out, "%012lx %-7s %6s %4s %4s %-7s slot %lu\n", a, "swap", "-", "-",
 				"-", f, pi.swap_slot);
 		else if (pi.state == AVM_PAGE_ZERO)
-			fprintf(out, "%014lx %-7s %6lu %4s %4s %-7s %-8s %-12s 0x0\n", a, "zero", 0UL,
+			fprintf(out, "%012lx %-7s %6lu %4s %4s %-7s %-8s %-12s 0x0\n", a, "zero", 0UL,
 				"-", "-", "R------", "-", "-");
 		else
-			fprintf(out, "%014lx %s\n", a, state_name(pi.state));
+			fprintf(out, "%012lx %s\n", a, state_name(pi.state));
 	}
 	if (json)
 		fputs("]}\n", out);

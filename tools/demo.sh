@@ -12,11 +12,15 @@ bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'
 section() { printf '\n%s==== %s ====%s\n' "$bold" "$*" "$off"; }
 # The comment block at the top of an example, without the '#'.
 intro() { sed -n '1,/^[^#]/p' "$1" | grep '^#' | sed -E 's/^# ?//'; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 run() { # file, then lines of the language to append (show commands)
-	local f=$1
+	local f=$1 t
 	shift
-	printf '%s$ anonvm run %s%s\n' "$dim" "$f" "$off"
-	{ cat "$f"; printf '%s\n' "$@"; } | "$BIN" run --validate --echo - 2>&1
+	t=$tmp/$(basename "$f")
+	{ cat "$f"; printf '%s\n' "$@"; } >"$t"
+	printf '%s$ anonvm run --echo %s%s\n' "$dim" "$f" "$off"
+	"$BIN" run --validate --echo "$t" 2>&1 | sed "s|$tmp/|examples/|"
 }
 
 section "anonvm $("$BIN" --version | cut -d' ' -f2-)"

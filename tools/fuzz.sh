@@ -34,11 +34,10 @@ set +e
 	-dict=fuzz/avm.dict -artifact_prefix="$OUT/" -print_final_stats=1 \
 	$([[ $JOBS -gt 1 ]] && echo "-fork=$JOBS") "$OUT/work" 2>&1 | tee "$OUT/fuzz.log" | grep -E 'DONE|pulse|NEW_FUNC|ERROR|crash|stat::' || true
 set -e
-crashes=$(ls "$OUT"/crash-* "$OUT"/leak-* "$OUT"/timeout-* 2>/dev/null | wc -l)
+crashes=$(find "$OUT" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \) | wc -l)
 if [[ ${FUZZ_MERGE:-1} == 1 ]]; then
 	"$OUT/fuzz_scenario" -merge=1 -max_len=4096 fuzz/corpus "$OUT/work" >"$OUT/merge.log" 2>&1 || true
 fi
-execs=$(grep -hoE 'stat::number_of_executed_units: *[0-9]+' "$OUT"/fuzz.log fuzz-*.log 2>/dev/null | awk '{s+=$2} END {print s+0}')
+execs=$(cat "$OUT"/fuzz.log | { grep -oE 'stat::number_of_executed_units: *[0-9]+' || true; } | awk '{s+=$2} END {print s+0}')
 echo "fuzz: ${execs} executions, ${crashes} crash/leak/timeout artifacts, corpus $(ls fuzz/corpus | wc -l) files"
-rm -f fuzz-*.log
 [[ $crashes -eq 0 ]]
