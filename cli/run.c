@@ -125,14 +125,15 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	for (int i = optind; i < argc; i++) {
-		struct scenario sc;
+		const char *file = strcmp(argv[i], "-") ? argv[i] : "<stdin>";
 		struct script_error err;
 		struct script_state *st;
-		char msg[512];
+		char msg[512], *text;
+		size_t len;
 		unsigned ne = 0, nf = 0;
 		int rc;
 
-		if (scenario_load(argv[i], &sc, &err)) {
+		if (scenario_read(argv[i], &text, &len, &err)) {
 			script_error_format(&err, msg, sizeof(msg));
 			fprintf(stderr, "%s\n", msg);
 			worst = 2;
@@ -142,10 +143,20 @@ int cmd_run(int argc, char **argv)
 		st = script_state_new(&opt, msg, sizeof(msg));
 		if (!st) {
 			fprintf(stderr, "anonvm run: %s\n", msg);
-			scenario_free(&sc);
+			free(text);
 			return 2;
 		}
-		rc = script_run(st, &sc, &ne, &nf);
+		/* Streamed: a trace of millions of lines never sits in memory as ops. */
+		rc = script_run_text(st, file, text ? text : "", len, &ne, &nf, &err);
+		if (rc < 0) {
+			script_error_format(&err, msg, sizeof(msg));
+			fprintf(stderr, "%s\n", msg);
+			worst = 2;
+			files_failed++;
+			script_state_free(st);
+			free(text);
+			continue;
+		}
 		total_expect += ne;
 		total_fail += nf;
 		if (rc) {
@@ -155,10 +166,10 @@ int cmd_run(int argc, char **argv)
 		}
 		fflush(stdout);
 		if (!opt.quiet && !opt.json)
-			fprintf(stderr, "%s: %s (%u checks, %u failed)\n", sc.file,
+			fprintf(stderr, "%s: %s (%u checks, %u failed)\n", file,
 				rc == 0 ? "ok" : rc == 1 ? "FAILED" : "ERROR", ne, nf);
 		script_state_free(st);
-		scenario_free(&sc);
+		free(text);
 	}
 	if (!opt.quiet && !opt.json && argc - optind > 1)
 		fprintf(stderr, "%d file(s), %u failed; %u checks, %u failed\n", argc - optind,

@@ -44,7 +44,6 @@
 static struct host_env *live_env; /* for the atexit / signal cleanup */
 static int swap_lock = -1;
 static bool swap_ours;          /* this run set the zram device up */
-static bool limit_changed;
 
 static int read_text(const char *path, char *buf, size_t len)
 {
@@ -125,21 +124,63 @@ static bool zram_in_swaps(void)
  * bypasses the swap cache, R8.15).  Shared lock while in use; the setup
  * and teardown take it exclusively.
  */
+/*
+ * Swap readahead off (vm.page-cluster = 0): a swap-in through the swap
+ * cache would otherwise read neighbouring slots into the swap cache by an
+ * adaptive heuristic (swap_vma_readahead()), and a later fault on such a
+ * neighbour maps it from the swap cache, not exclusive, still cached.  The
+ * model has no readahead.  The original value is kept in the lock file so
+ * the last oracle run out restores it (swap_teardown()).
+ */
+static void page_cluster_off(void)
+{
+	char cur[32], saved[32];
+	if (read_text("/proc/sys/vm/page-cluster", cur, sizeof(cur)) || !strcmp(cur, "0"))
+		return;
+	ssize_t n = pread(swap_lock, saved, sizeof(saved) - 1, 0);
+	if (n <= 0 && pwrite(swap_lock, cur, strlen(cur), 0) < 0)
+		return;
+	write_text("/proc/sys/vm/page-cluster", "0");
+}
+
 static void swap_setup(struct host_env *env)
 {
+	char buf[4096];
 	swap_lock = open(LOCK_SWAP, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (swap_lock < 0) {
 		snprintf(env->why_swap, sizeof(env->why_swap), "cannot open %s", LOCK_SWAP);
 		return;
 	}
-	flock(swap_lock, LOCK_EX);
-	if (zram_in_swaps()) {
-		env->swap = env->swap_is_zram = true;
-	} else if (swap_active()) {
-		/* Someone else's swap (a swapfile?): usable, but not synchronous. */
+	flock(swap_lock, LOCK_SH);
+	page_cluster_off();
+	if (swap_active()) {
+		/*
+		 * Someone's swap (ours from a concurrent run, or the machine's):
+		 * use it.  Only zram is synchronous (no swap cache on swap-in);
+		 * with anything else in /proc/swaps the model would need
+		 * swap_synchronous = false, which the scenario layer does not
+		 * expose: skip swap checks then.
+		 */
+		read_text("/proc/swaps", buf, sizeof(buf));
+		bool all_zram = true;
+		for (char *l = strchr(buf, '\n'); l && l[1]; l = strchr(l + 1, '\n'))
+			if (strncmp(l + 1, "/dev/zram", 9) != 0)
+				all_zram = false;
+		if (all_zram) {
+			env->swap = env->swap_is_zram = true;
+		} else {
+			snprintf(env->why_swap, sizeof(env->why_swap),
+				 "a non-zram swap device is active; swap checks skipped");
+		}
+		return;
+	}
+	/* No swap at all: set up zram0, unless another run holds the lock. */
+	if (flock(swap_lock, LOCK_EX | LOCK_NB) < 0) {
 		snprintf(env->why_swap, sizeof(env->why_swap),
-			 "a non-zram swap device is active; swap checks skipped");
-	} else if (access(ZRAM "/disksize", W_OK) != 0) {
+			 "no swap active and another oracle run holds %s", LOCK_SWAP);
+		return;
+	}
+	if (access(ZRAM "/disksize", W_OK) != 0) {
 		snprintf(env->why_swap, sizeof(env->why_swap), "no zram device (%s)", ZRAM);
 	} else {
 		char ds[64] = "";
@@ -164,48 +205,68 @@ static void swap_teardown(void)
 {
 	if (swap_lock < 0)
 		return;
-	/* Last user out removes the device (whoever set it up). */
-	if (flock(swap_lock, LOCK_EX | LOCK_NB) == 0 && zram_in_swaps()) {
-		const char *off[] = { "swapoff", "/dev/zram0", NULL };
-		if (run_quiet(off) == 0)
-			write_text(ZRAM "/reset", "1");
+	/* Last user out removes the device (whoever set it up) and restores page-cluster. */
+	if (flock(swap_lock, LOCK_EX | LOCK_NB) == 0) {
+		char saved[32];
+		ssize_t n = pread(swap_lock, saved, sizeof(saved) - 1, 0);
+		if (n > 0) {
+			saved[n] = 0;
+			write_text("/proc/sys/vm/page-cluster", saved);
+			if (ftruncate(swap_lock, 0) < 0)
+				(void)0;
+		}
+		if (zram_in_swaps()) {
+			const char *off[] = { "swapoff", "/dev/zram0", NULL };
+			if (run_quiet(off) == 0)
+				write_text(ZRAM "/reset", "1");
+		}
 	}
 	close(swap_lock);
 	swap_lock = -1;
 	swap_ours = false;
 }
 
+/* Put vm.max_map_count back if anyone (this process or a child) changed it. */
 static void restore_limit(void)
 {
-	if (limit_changed && live_env) {
-		char num[32];
-		snprintf(num, sizeof(num), "%lu", live_env->max_map_count_orig);
-		write_text("/proc/sys/vm/max_map_count", num);
-		limit_changed = false;
+	char buf[32];
+	if (!live_env || !live_env->max_map_count_orig)
+		return;
+	/* Only what this run did: lowered it (ANONVM_HOST_MAP_LIMIT) or raised it. */
+	if (read_text("/proc/sys/vm/max_map_count", buf, sizeof(buf)) == 0 &&
+	    (live_env->map_limit_lowered ||
+	     strtoul(buf, NULL, 10) > live_env->max_map_count_orig)) {
+		snprintf(buf, sizeof(buf), "%lu", live_env->max_map_count_orig);
+		write_text("/proc/sys/vm/max_map_count", buf);
 	}
 }
 
 /*
- * A small vm.max_map_count is emulated per puppet: the global limit stays
- * (it is only ever raised, which harms nobody), and each puppet holds
+ * A small vm.max_map_count is emulated per puppet: each puppet holds
  * padding VMAs outside the arena so that its arena gets exactly
- * @model_max VMAs (puppet.c do_pad()).
+ * @model_max VMAs under the host's global limit (puppet.c do_pad()).
+ * The global limit is never lowered by default (other processes on the
+ * machine would fail their mmaps), which makes padding cost ~65,000 VMAs
+ * per puppet; ANONVM_HOST_MAP_LIMIT=N lowers it to N for the oracle's
+ * lifetime to make limit scenarios cheap (host_env_init()).  A limit
+ * above the global one is set globally (raising harms nobody): the
+ * default 65530 itself needs 65530 + baseline on the host.
  */
 int host_max_map_padding(struct host_env *env, unsigned long model_max, unsigned long *pad)
 {
 	unsigned long need = model_max + (unsigned long)env->baseline_vmas;
 	unsigned long cur = env->max_map_count_cur ? env->max_map_count_cur : env->max_map_count_orig;
-	if (need > cur) {
+	if (need > cur && (model_max > AVM_DEFAULT_MAX_MAP_COUNT || !env->map_limit_lowered)) {
 		char num[32];
 		snprintf(num, sizeof(num), "%lu", need);
 		int r = write_text("/proc/sys/vm/max_map_count", num);
 		if (r)
 			return r;
-		limit_changed = true;
 		cur = need;
 	}
 	env->max_map_count_cur = cur;
-	*pad = cur - need;
+	/* The default limit under a lowered global one: unreachable by scenarios, no padding. */
+	*pad = need > cur ? 0 : cur - need;
 	return 0;
 }
 
@@ -217,6 +278,13 @@ static int pick_cpu(void)
 		return atoi(s);
 	int c = sched_getcpu();
 	return c < 0 ? 0 : c;
+}
+
+int host_map_limit_write(struct host_env *env, unsigned long value)
+{
+	char num[32];
+	snprintf(num, sizeof(num), "%lu", value);
+	return write_text("/proc/sys/vm/max_map_count", num);
 }
 
 static void cleanup_at_exit(void)
@@ -245,6 +313,24 @@ static int probe_with_puppet(struct host_env *env, char *msg, size_t msglen)
 		return -EIO;
 	}
 	env->baseline_vmas = puppet_baseline_vmas(p);
+	/* PR_SET_THP_DISABLE took (puppet.c): /proc/PID/status says THP_enabled: 0. */
+	char path[64], st[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)puppet_pid(p));
+	if (read_text(path, st, sizeof(st)) == 0) {
+		const char *t = strstr(st, "THP_enabled:");
+		if (t && strtol(t + 12, NULL, 10) != 0) {
+			char sel[64] = "", thp[128] = "";
+			read_text("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
+			selected(thp, sel, sizeof(sel));
+			if (strcmp(sel, "never") != 0) {
+				snprintf(msg, msglen, "THP can apply in puppets (PR_SET_THP_DISABLE "
+						      "did not take, enabled=%s)", sel);
+				env->thp_ok = false;
+				puppet_exit(p);
+				return -EBUSY;
+			}
+		}
+	}
 	struct host_observer *o = host_observer_new();
 	struct puppet_resp rs;
 	const unsigned long a = AVM_ARENA_START + 0x100000;
@@ -340,11 +426,29 @@ int host_env_init(struct host_env *env, bool want_swap, char *msg, size_t msglen
 	}
 	if (read_text("/proc/sys/vm/max_map_count", buf, sizeof(buf)) == 0)
 		env->max_map_count_orig = strtoul(buf, NULL, 10);
+	if (env->max_map_count_orig < AVM_DEFAULT_MAX_MAP_COUNT) {
+		/*
+		 * Below the default: left behind by a run that died (or an old
+		 * oracle that lowered it globally).  Repair it rather than
+		 * "restore" a broken value at the end.
+		 */
+		env->max_map_count_orig = AVM_DEFAULT_MAX_MAP_COUNT;
+		snprintf(buf, sizeof(buf), "%lu", env->max_map_count_orig);
+		write_text("/proc/sys/vm/max_map_count", buf);
+	}
 
 	int r = puppet_launcher_start(pick_cpu(), msg, msglen);
 	if (r)
 		return r;
 	live_env = env;
+	const char *lim = getenv("ANONVM_HOST_MAP_LIMIT");
+	if (lim && strtoul(lim, NULL, 10) >= 1000) {
+		snprintf(buf, sizeof(buf), "%lu", strtoul(lim, NULL, 10));
+		if (write_text("/proc/sys/vm/max_map_count", buf) == 0) {
+			env->max_map_count_cur = strtoul(lim, NULL, 10);
+			env->map_limit_lowered = true;
+		}
+	}
 	static bool hooked;
 	if (!hooked) {
 		hooked = true;
@@ -358,6 +462,15 @@ int host_env_init(struct host_env *env, bool want_swap, char *msg, size_t msglen
 		host_env_fini(env);
 		return r;
 	}
+	if (!env->max_map_count_cur)
+		env->max_map_count_cur = env->max_map_count_orig;
+	/*
+	 * The model's default limit counts arena VMAs only: raise the host's
+	 * by the puppets' baseline once, here in the parent, so scenario
+	 * children never touch the sysctl for the default (restored at the end).
+	 */
+	unsigned long pad;
+	host_max_map_padding(env, AVM_DEFAULT_MAX_MAP_COUNT, &pad);
 	if (want_swap)
 		swap_setup(env);
 	else

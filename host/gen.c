@@ -237,7 +237,7 @@ static void gen_access(struct gen *g, int pi)
 	switch (below(g, 6)) {
 	case 0:
 	case 1:
-		emit(g, "%s read %#lx\n", P, addr_of(pg) + 8 * below(g, 2) * 0);
+		emit(g, "%s read %#lx\n", P, addr_of(pg));
 		break;
 	case 2:
 	case 3:

@@ -72,8 +72,7 @@ enum puppet_opcode {
 
 /* A peeked word that could not be read (PROT_NONE page) is flagged in a side array. */
 #define PUPPET_PEEK_MAX 4096
-/* Padding VMAs live here, one page each with a one-page gap (never merge). */
-#define PUPPET_PAD_BASE 0x200000000000UL
+
 
 #define PUPPET_SLOTS 64 /* pins, and separately refs, a puppet can hold */
 
@@ -91,6 +90,7 @@ struct puppet_resp {
 };
 
 struct puppet;
+struct host_env;
 
 /*
  * Start the launcher: a puppet that never touches the arena and exists
@@ -127,6 +127,9 @@ int puppet_peek(struct puppet *p, unsigned long addr, size_t n, const uint8_t *w
 
 /* Called from a constructor: turns the process into a puppet if asked. */
 void puppet_main_if_requested(void);
+
+/* Kernel facts the oracle builds on, checked with puppets alone (host/selftest.c). */
+int host_selftest(struct host_env *env, FILE *out);
 
 /* ---- observation (host/observe.c) ------------------------------------- */
 
@@ -200,6 +203,7 @@ struct host_env {
 	bool swap_is_zram;    /* synchronous: no swap cache on swap-in */
 	int baseline_vmas;    /* non-arena VMAs of a puppet */
 	unsigned long max_map_count_orig, max_map_count_cur;
+	bool map_limit_lowered; /* ANONVM_HOST_MAP_LIMIT applied: restore at the end */
 	char why_thp[128], why_ksm[128], why_swap[160], why_io_uring[128], why_uffd[128];
 };
 
@@ -209,7 +213,7 @@ struct host_env {
  * @msg (not root, no /proc/kpageflags: the whole oracle is skipped).
  */
 int host_env_init(struct host_env *env, bool want_swap, char *msg, size_t msglen);
-/* Undo everything host_env_init() and host_set_max_map_count() changed. */
+/* Undo everything host_env_init() and the padding limits changed (swap, sysctls). */
 void host_env_fini(struct host_env *env);
 /*
  * Padding VMAs a puppet must hold so its arena gets exactly @model_max
@@ -217,6 +221,8 @@ void host_env_fini(struct host_env *env);
  * Returns: 0 or -errno.
  */
 int host_max_map_padding(struct host_env *env, unsigned long model_max, unsigned long *pad);
+/* Write vm.max_map_count (a brief raise while padding; restored by the caller). */
+int host_map_limit_write(struct host_env *env, unsigned long value);
 void host_print_env(const struct host_env *env, FILE *out);
 
 /* ---- the oracle (host/oracle.c) --------------------------------------- */

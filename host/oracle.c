@@ -111,6 +111,7 @@ struct oproc {
 	int mpid; /* model pid, 0 = free */
 	struct puppet *pup;
 	uint64_t pin_slots, ref_slots; /* bitmaps of used slots */
+	unsigned long pad;             /* padding VMAs the puppet holds now */
 };
 
 struct ohandle {
@@ -256,12 +257,25 @@ static bool same_ret(struct oracle *o, const char *what, long model, long host)
 
 static enum host_verdict apply_padding(struct oracle *o, struct oproc *p)
 {
-	if (!o->pad)
+	if (p->pad == o->pad)
 		return HOST_PASS;
 	long r = pcall(p, PUP_PAD, o->pad, 0, 0, 0, 0, NULL);
+	if (r == -ENOMEM) {
+		/*
+		 * A limit set below the VMAs the process already has: the pads
+		 * must still be added (so later checks see map_count - pads
+		 * against the model's limit), but mmap refuses above the
+		 * limit.  Raise it for the moment it takes, then put it back.
+		 */
+		unsigned long cur = o->env->max_map_count_cur;
+		host_map_limit_write(o->env, cur + o->pad + 1000);
+		r = pcall(p, PUP_PAD, o->pad, 0, 0, 0, 0, NULL);
+		host_map_limit_write(o->env, cur);
+	}
 	if (r != (long)o->pad)
 		return verdict(o, HOST_SKIP, "cannot emulate vm.max_map_count: padding failed (%ld)",
 			       r);
+	p->pad = o->pad;
 	return HOST_PASS;
 }
 
@@ -292,7 +306,18 @@ static enum host_verdict run_host(struct oracle *o, const struct avm_op *op,
 	case AVM_OP_FORK: {
 		if (mr->ret < 0 || mr->pid <= 0)
 			return HOST_PASS; /* model refused (limit): nothing to mirror */
+		/*
+		 * The forked puppet swaps its parent's io_uring ring mappings for
+		 * its own (unmap, then map again into the same hole).  A process
+		 * above an emulated limit (allowed when the limit was lowered
+		 * under it) could not map them back: lift the limit meanwhile.
+		 */
+		bool lift = op->kind == AVM_OP_FORK && p->pad;
+		if (lift)
+			host_map_limit_write(o->env, o->env->max_map_count_cur + p->pad + 1000);
 		struct puppet *np = op->kind == AVM_OP_SPAWN ? puppet_spawn() : puppet_fork(p->pup);
+		if (lift)
+			host_map_limit_write(o->env, o->env->max_map_count_cur);
 		if (!np)
 			return verdict(o, HOST_ERROR, "%s: puppet: %s", kname, strerror(errno));
 		struct oproc *cp = proc_new(o, mr->pid, np);
@@ -300,6 +325,8 @@ static enum host_verdict run_host(struct oracle *o, const struct avm_op *op,
 			puppet_exit(np);
 			return verdict(o, HOST_SKIP, "more than %d processes", MAX_PROCS);
 		}
+		if (op->kind == AVM_OP_FORK)
+			cp->pad = p->pad; /* the child inherits the padding VMAs */
 		if (op->kind == AVM_OP_SPAWN)
 			return apply_padding(o, cp);
 		return HOST_PASS;
@@ -324,15 +351,13 @@ static enum host_verdict run_host(struct oracle *o, const struct avm_op *op,
 		memset(p, 0, sizeof(*p));
 		return HOST_PASS;
 	case AVM_OP_MMAP: {
-		unsigned long addr = c->addr;
+		/*
+		 * Run as written: the puppets' top-down search starts at the
+		 * arena's end like the model's (puppet.c), so the host chooses
+		 * for itself and the addresses are compared.
+		 */
+		unsigned long addr = c->fixed_by_model ? 0 : c->addr;
 		int flags = c->flags;
-		if (c->fixed_by_model) {
-			flags |= AVM_MAP_FIXED_NOREPLACE;
-		} else if (mr->ret == 0 && !(flags & (AVM_MAP_FIXED | AVM_MAP_FIXED_NOREPLACE))) {
-			/* A hint: the model placed it; the host must place it there too. */
-			addr = mr->addr;
-			flags |= AVM_MAP_FIXED_NOREPLACE;
-		}
 		r = pcall(p, PUP_MMAP, addr, c->len, (uint64_t)c->prot, (uint64_t)flags, 0, NULL);
 		if (!same_ret(o, kname, mr->ret, r))
 			return HOST_DIVERGE;
@@ -352,12 +377,6 @@ static enum host_verdict run_host(struct oracle *o, const struct avm_op *op,
 		unsigned long na = c->addr2;
 		if (flags & AVM_MREMAP_RELOCATE_ANON)
 			return verdict(o, HOST_SKIP, "MREMAP_RELOCATE_ANON is not in mainline (R7.30)");
-		if (mr->ret == 0 && (flags & AVM_MREMAP_MAYMOVE) && !(flags & AVM_MREMAP_FIXED) &&
-		    mr->addr != c->addr) {
-			/* The model chose where to move it: the host moves there too. */
-			flags |= AVM_MREMAP_FIXED;
-			na = mr->addr;
-		}
 		r = pcall(p, PUP_MREMAP, c->addr, c->len, c->len2, (uint64_t)flags, na, NULL);
 		if (!same_ret(o, kname, mr->ret, r))
 			return HOST_DIVERGE;
@@ -615,6 +634,13 @@ static bool compare_page(struct oracle *o, struct oproc *p, unsigned long addr,
 			 hstate_name(h->state));
 		return false;
 	}
+	if (h->state == HOST_PAGE_PRESENT && ((h->kflags >> KPF_THP_BIT) & 1 ||
+					       (h->kflags >> KPF_KSM_BIT) & 1)) {
+		/* The environment, not the model: THP or KSM reached the arena. */
+		snprintf(why, wlen, "environment: a %s page in the arena",
+			 (h->kflags >> KPF_THP_BIT) & 1 ? "THP" : "KSM");
+		return false;
+	}
 	if (h->state == HOST_PAGE_PRESENT) {
 		bool hanon = (h->kflags >> KPF_ANON_BIT) & 1;
 		bool hexcl = (h->kflags >> KPF_ANON_EXCLUSIVE_BIT) & 1;
@@ -710,6 +736,8 @@ static enum host_verdict checkpoint_proc(struct oracle *o, struct oproc *p)
 				return verdict(o, HOST_ERROR, "avm_page_info failed");
 			o->res->pages_compared++;
 			if (!compare_page(o, p, a, &mi, &o->hp[k], why, sizeof(why))) {
+				if (!strncmp(why, "environment", 11))
+					return verdict(o, HOST_SKIP, "%s page %#lx: %s", pname, a, why);
 				if (!ndiff)
 					verdict(o, HOST_DIVERGE, "%s page %#lx: %s", pname, a, why);
 				if (ndiff < MAX_DIFF_PAGES)

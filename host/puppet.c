@@ -177,8 +177,15 @@ static void ring_open(void)
 	size_t sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
 	size_t cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
 	ring.sq_ring_sz = sq_sz > cq_sz ? sq_sz : cq_sz;
-	ring.sq_ring = mmap(NULL, ring.sq_ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-			    fd, IORING_OFF_SQ_RING);
+	/*
+	 * io_uring refuses caller-chosen addresses.  In the launcher this runs
+	 * before the gaps above the arena are filled; in a forked child the
+	 * parent's ring mappings were just unmapped, and the top-down search
+	 * finds exactly those holes again (nothing else is free above the
+	 * arena), so the baseline layout is the same in every puppet.
+	 */
+	ring.sq_ring = mmap(NULL, ring.sq_ring_sz, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
 	if (ring.sq_ring == MAP_FAILED) {
 		ring.sq_ring = NULL;
 		goto fail;
@@ -464,6 +471,68 @@ static bool arena_empty(void)
 	return true;
 }
 
+/*
+ * Fill every gap between the arena's end and the stack with PROT_NONE
+ * reservations.  The kernel's top-down search (mmap without an address,
+ * mremap MAYMOVE) then finds its first fit just below AVM_ARENA_END, the
+ * way the model places things, so those calls run unchanged on the host
+ * and their placement is compared too.  (Converting them to fixed
+ * addresses would change their checks: a MREMAP_FIXED move has a stricter
+ * map_count test than a MAYMOVE move.)  Ends 8 MiB under the stack, well
+ * clear of its guard gap; mmap_base, the top of the search, is lower.
+ */
+static uint64_t reserve_top;
+
+static void fill_gaps_above_arena(void)
+{
+	static char buf[65536];
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	size_t len = 0;
+	ssize_t n;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	unsigned long starts[256], ends[256], stack = 0;
+	int nv = 0;
+	for (char *l = buf; *l && nv < 256;) {
+		char *nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		char *dash = strchr(l, '-');
+		if (dash) {
+			starts[nv] = strtoul(l, NULL, 16);
+			ends[nv] = strtoul(dash + 1, NULL, 16);
+			if (strstr(l, "[stack]"))
+				stack = starts[nv];
+			nv++;
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	if (!stack)
+		return;
+	unsigned long limit = stack - (8UL << 20), prev_end = AVM_ARENA_END;
+	for (int i = 0; i <= nv; i++) {
+		unsigned long s = i < nv ? starts[i] : limit;
+		if (s > limit)
+			s = limit;
+		if (s > prev_end &&
+		    mmap((void *)prev_end, s - prev_end, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
+			 0) == (void *)prev_end &&
+		    prev_end == AVM_ARENA_END)
+			reserve_top = s;
+		if (i < nv && ends[i] > prev_end)
+			prev_end = ends[i];
+		if (prev_end >= limit)
+			break;
+	}
+}
+
 /* What the child of a puppet fork drops before it answers (see file header). */
 static void child_reset(int newctl)
 {
@@ -539,21 +608,45 @@ static void do_peek(uint64_t addr, uint64_t n)
  * PUP_PAD: hold exactly @want padding VMAs outside the arena.  The oracle
  * emulates a small vm.max_map_count this way instead of lowering the
  * global sysctl, which would break every other process on the machine.
+ *
+ * The pads are carved out of the top of the PROT_NONE reservation that
+ * fills the space above the arena (fill_gaps_above_arena()): one page
+ * each, alternating PROT_READ and PROT_READ|PROT_WRITE so neighbours never
+ * merge, ending where the reservation ends (at a file mapping, which no
+ * anonymous pad merges with).  k pads add exactly k VMAs; giving a pad
+ * back maps PROT_NONE over it, which merges into the reservation again,
+ * so no hole ever opens above the arena.  Being above the arena, they
+ * also come after it in /proc/PID/maps, which the oracle stops reading at
+ * the arena's end.
  */
+
 static long do_pad(uint64_t want)
 {
 	static uint64_t pad;
+	if (!reserve_top || want > (reserve_top - AVM_ARENA_END) / PAGE - 2)
+		return -ENOSPC;
 	while (pad < want) {
-		void *a = (void *)(PUPPET_PAD_BASE + pad * 2 * PAGE);
-		if (mmap(a, PAGE, PROT_NONE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1,
+		void *a = (void *)(reserve_top - (pad + 1) * PAGE);
+		/* PROT_READ / PROT_EXEC alternate: never writable, so never accounted. */
+		int prot = pad & 1 ? PROT_READ | PROT_EXEC : PROT_READ;
+		if (mmap(a, PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
 			 0) != a)
 			return -errno;
 		pad++;
 	}
 	while (pad > want) {
+		/*
+		 * mprotect(PROT_NONE) of the whole pad: no split, so no
+		 * map_count check (the process may be above the limit, which
+		 * a limit lowered under its VMAs allows), and the pad merges
+		 * back into the reservation below it.  munmap + mmap would
+		 * fail to refill above the limit and leave a hole where the
+		 * kernel would then place mappings.
+		 */
+		void *a = (void *)(reserve_top - pad * PAGE);
+		if (mprotect(a, PAGE, PROT_NONE) < 0)
+			return -errno;
 		pad--;
-		munmap((void *)(PUPPET_PAD_BASE + pad * 2 * PAGE), PAGE);
 	}
 	return (long)pad;
 }
@@ -595,28 +688,30 @@ static void serve(void)
 			v = arena_empty();
 			v2 = ring.ok;
 			break;
-		case PUP_MMAP: {
-			void *p = mmap((void *)a[0], a[1], (int)a[2], (int)a[3], -1, 0);
-			r = p == MAP_FAILED ? -errno : (long)p;
+		/*
+		 * Raw syscalls throughout: sanitizer runtimes intercept some libc
+		 * wrappers (ASan turns mlock/munlock into no-ops returning 0).
+		 */
+		case PUP_MMAP:
+			r = sys_ret(syscall(SYS_mmap, a[0], a[1], a[2], a[3], -1L, 0L));
 			break;
-		}
 		case PUP_MUNMAP:
-			r = sys_ret(munmap((void *)a[0], a[1]));
+			r = sys_ret(syscall(SYS_munmap, a[0], a[1]));
 			break;
 		case PUP_MPROTECT:
-			r = sys_ret(mprotect((void *)a[0], a[1], (int)a[2]));
+			r = sys_ret(syscall(SYS_mprotect, a[0], a[1], a[2]));
 			break;
 		case PUP_MREMAP:
 			r = sys_ret(syscall(SYS_mremap, a[0], a[1], a[2], a[3], a[4]));
 			break;
 		case PUP_MADVISE:
-			r = sys_ret(madvise((void *)a[0], a[1], (int)a[2]));
+			r = sys_ret(syscall(SYS_madvise, a[0], a[1], a[2]));
 			break;
 		case PUP_MLOCK:
 			r = sys_ret(syscall(SYS_mlock2, a[0], a[1], a[2]));
 			break;
 		case PUP_MUNLOCK:
-			r = sys_ret(munlock((void *)a[0], a[1]));
+			r = sys_ret(syscall(SYS_munlock, a[0], a[1]));
 			break;
 		case PUP_NAME:
 			rq.name[sizeof(rq.name) - 1] = 0;
@@ -747,6 +842,7 @@ void puppet_main_if_requested(void)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* launcher only; fork clears it */
 	memfd = memfd_create("anonvm-pin", MFD_CLOEXEC);
 	ring_open();
+	fill_gaps_above_arena();
 	drain_page[0] = 1;
 	serve();
 	_exit(0);

@@ -249,8 +249,6 @@ out:
 	puppet_exit(p);
 }
 
-int host_selftest(struct host_env *env, FILE *out);
-
 int host_selftest(struct host_env *env, FILE *out)
 {
 	struct st t = { .out = out };

@@ -164,7 +164,8 @@ static void chain_link(struct avm_world *w, struct avm_vma *vma, struct avm_avc 
 
 bool anon_vma_compatible(const struct avm_vma *a, const struct avm_vma *b)
 {
-	const unsigned long ignored = AVM_VM_READ | AVM_VM_WRITE | AVM_VM_EXEC | AVM_VM_SOFTDIRTY;
+	/* VM_ACCESS_FLAGS | VM_IGNORE_MERGE (R3.5; VM_STICKY on this host, R4.4). */
+	const unsigned long ignored = AVM_VM_READ | AVM_VM_WRITE | AVM_VM_EXEC | AVM_VM_STICKY;
 
 	return a->vm_end == b->vm_start && a->shmem == b->shmem &&
 	       !((a->vm_flags ^ b->vm_flags) & ~ignored) &&
@@ -401,6 +402,8 @@ void rmap_add_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *vma,
 	f->mapcount++;
 	if (exclusive)
 		f->flags |= FRAME_ANON_EXCLUSIVE;
+	/* __folio_add_anon_rmap() ends with mlock_vma_folio() (R13.2). */
+	mlock_vma_frame(w, pfn, vma->vm_flags);
 }
 
 void rmap_add_shmem(struct avm_world *w, unsigned long pfn)
@@ -415,10 +418,15 @@ void rmap_remove(struct avm_world *w, unsigned long pfn, struct avm_vma *vma)
 {
 	struct avm_frame *f = frame(w, pfn);
 
-	(void)vma;
 	AVM_ASSERT(f->mapcount > 0);
 	/* R18.3: PG_anon_exclusive and mapping stay as they are. */
 	f->mapcount--;
+	/*
+	 * __folio_remove_rmap() ends with munlock_vma_folio(): unmapping from
+	 * a VM_LOCKED VMA drops one mlock (R13.2).  Unmapping from an
+	 * unlocked VMA leaves PG_mlocked alone (after MREMAP_DONTUNMAP, say).
+	 */
+	munlock_vma_frame(w, pfn, vma->vm_flags);
 }
 
 int rmap_try_dup_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *src_vma)

@@ -79,6 +79,7 @@ static int do_anonymous_page(struct avm_mm *mm, struct avm_vma *vma, unsigned lo
 	}
 	/* R8.6: exclusive, filed under the VMA's own anon_vma. */
 	rmap_add_new_anon(w, pfn, vma, addr, true);
+	lru_add_vma_frame(w, pfn, vma->vm_flags);
 	*ptep = pte_mk(pfn, new_anon_pte_bits(vma));
 	mm->rss_anon++;
 	return 0;
@@ -106,6 +107,8 @@ static void shmem_map(struct avm_mm *mm, struct avm_vma *vma, unsigned long pfn,
 		bits |= PTE_DIRTY | PTE_SOFTDIRTY;
 	frame_get(mm->w, pfn);
 	rmap_add_shmem(mm->w, pfn);
+	/* __folio_add_file_rmap() ends with mlock_vma_folio() (R13.2). */
+	mlock_vma_frame(mm->w, pfn, vma->vm_flags);
 	*ptep = pte_mk(pfn, bits);
 	mm->rss_shmem++;
 }
@@ -138,12 +141,43 @@ static void shmem_fault_around(struct avm_mm *mm, struct avm_vma *vma, unsigned 
 		if (pgoff >= sh->size)
 			continue;
 		uint64_t *slot = radix_lookup(&sh->pages, pgoff);
-		if (!slot || !*slot)
+		/* filemap_map_pages() maps cached folios only, never swap entries. */
+		if (!slot || !*slot || shmem_entry_is_swap(*slot))
 			continue;
 		uint64_t *ptep = radix_slot(mm->w, &mm->pgtable, a >> AVM_PAGE_SHIFT);
 		if (ptep && pte_none(*ptep))
 			shmem_map(mm, vma, (unsigned long)*slot, ptep, false);
 	}
+}
+
+/*
+ * shmem_swapin_folio(): the page at @pgoff was written to swap by reclaim
+ * (*slot is its swap entry).  Read it back (or take it from the swap
+ * cache), put it into the page cache dirty, out of the swap cache, and
+ * free the swap entry.  Returns: 0, or -ENOMEM with nothing changed.
+ */
+static int shmem_swapin(struct avm_world *w, struct avm_shmem *sh, unsigned long pgoff,
+			uint64_t *slot)
+{
+	unsigned long s = shmem_entry_slot(*slot);
+	unsigned long pfn = swapcache_lookup(w, s);
+
+	if (pfn) {
+		frame_get(w, pfn); /* becomes the page cache's reference */
+		swapcache_del(w, pfn);
+	} else {
+		if (frame_alloc(w, &pfn))
+			return -ENOMEM;
+		frame(w, pfn)->content = w->swap_content[s];
+		w->stats.swap_in++;
+	}
+	struct avm_frame *f = frame(w, pfn);
+	f->flags = (f->flags & FRAME_MLOCKED) | FRAME_SHMEM | FRAME_SWAPBACKED | FRAME_DIRTY;
+	f->mapping = sh;
+	f->index = pgoff;
+	*slot = pfn;
+	swap_free(w, s);
+	return 0;
 }
 
 static int shmem_fault(struct avm_mm *mm, struct avm_vma *vma, unsigned long addr,
@@ -155,14 +189,26 @@ static int shmem_fault(struct avm_mm *mm, struct avm_vma *vma, unsigned long add
 	bool write = flags & FAULT_FLAG_WRITE;
 	unsigned long pfn;
 
+	/*
+	 * should_fault_around(): read faults only; uffd_disable_fault_around()
+	 * refuses only uffd-wp (and minor) VMAs.  do_read_fault() faults
+	 * around before ->fault() looks at the page itself, so a missing-mode
+	 * VMA, or an address beyond the object's end, still maps the cached
+	 * neighbours (those below the end: filemap_map_pages() clamps) before
+	 * failing (host).
+	 */
+	if (!write && !(vma->vm_flags & AVM_VM_UFFD_WP))
+		shmem_fault_around(mm, vma, addr);
 	/* Beyond the object's size: shmem_fault() gives SIGBUS. */
 	if (pgoff >= sh->size)
 		return -AVM_ESIGBUS;
-	/* should_fault_around(): read faults only, never on uffd VMAs. */
-	if (!write && !(vma->vm_flags & (AVM_VM_UFFD_MISSING | AVM_VM_UFFD_WP)))
-		shmem_fault_around(mm, vma, addr);
 
 	uint64_t *slot = radix_lookup(&sh->pages, pgoff);
+	if (slot && shmem_entry_is_swap(*slot)) {
+		int err = shmem_swapin(w, sh, pgoff, slot);
+		if (err)
+			return err;
+	}
 	pfn = slot ? (unsigned long)*slot : 0;
 	if (!pfn) {
 		if (userfault_missing(vma))
@@ -228,6 +274,7 @@ static int wp_page_copy(struct avm_mm *mm, struct avm_vma *vma, unsigned long ad
 		return -ENOMEM;
 	frame(w, pfn)->content = old_pfn ? frame(w, old_pfn)->content : 0;
 	rmap_add_new_anon(w, pfn, vma, addr, true);
+	lru_add_vma_frame(w, pfn, vma->vm_flags);
 	if (flags & FAULT_FLAG_WRITE)
 		bits = new_anon_pte_bits(vma);
 	else

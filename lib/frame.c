@@ -135,6 +135,64 @@ void frame_put(struct avm_world *w, unsigned long pfn)
 	w->stats.frames_free++;
 }
 
+static void set_mlock_count(struct avm_frame *f, unsigned int count)
+{
+	f->flags = (f->flags & ((1u << FRAME_MLOCK_COUNT_SHIFT) - 1)) |
+		   (count << FRAME_MLOCK_COUNT_SHIFT);
+}
+
+void frame_mlock_new(struct avm_world *w, unsigned long pfn)
+{
+	struct avm_frame *f = frame(w, pfn);
+
+	if (pfn == 0)
+		return;
+	f->flags |= FRAME_MLOCKED;
+	set_mlock_count(f, 1);
+}
+
+void frame_mlock(struct avm_world *w, unsigned long pfn)
+{
+	struct avm_frame *f = frame(w, pfn);
+	unsigned int count;
+
+	if (pfn == 0)
+		return;
+	/* An evictable folio moves to the unevictable list with count 1. */
+	count = (f->flags & FRAME_MLOCKED) ? frame_mlock_count(f) : 0;
+	f->flags |= FRAME_MLOCKED;
+	if (count < FRAME_MLOCK_COUNT_MAX)
+		count++;
+	set_mlock_count(f, count);
+}
+
+void frame_munlock(struct avm_world *w, unsigned long pfn)
+{
+	struct avm_frame *f = frame(w, pfn);
+	unsigned int count;
+
+	if (pfn == 0 || !(f->flags & FRAME_MLOCKED))
+		return;
+	/* The count may undercount: at 0 the mlock goes (reclaim re-mlocks). */
+	count = frame_mlock_count(f);
+	if (count > 1) {
+		set_mlock_count(f, count - 1);
+		return;
+	}
+	set_mlock_count(f, 0);
+	f->flags &= ~FRAME_MLOCKED;
+}
+
+void frame_mlock_putback(struct avm_world *w, unsigned long pfn)
+{
+	struct avm_frame *f = frame(w, pfn);
+
+	if (pfn == 0)
+		return;
+	f->flags |= FRAME_MLOCKED;
+	set_mlock_count(f, 0);
+}
+
 unsigned long avm_frames_used(const struct avm_world *w)
 {
 	return w->frames_used;

@@ -160,6 +160,9 @@ static bool gup_fast_one(struct avm_mm *mm, unsigned long addr, bool pin, bool w
 	return true;
 }
 
+/* Pages per iov_iter_get_pages2() call in vmsplice's iter_to_pipe(). */
+#define GUP_REF_ROUND 16UL
+
 static int pinset_store(struct avm_world *w, struct avm_pinset *ps)
 {
 	if (w->nr_pins == w->cap_pins) {
@@ -215,15 +218,39 @@ static int gup(struct avm_world *w, int pid, unsigned long addr, unsigned long n
 	 * pin_user_pages_fast() / get_user_pages_fast() (io_uring, vmsplice):
 	 * the lockless walk takes pages while their PTEs allow it; from the
 	 * first page it cannot take, the slow path (VMA checks, faults) does
-	 * the rest.
+	 * the rest of the call, and stops at the first page it cannot take,
+	 * returning what it got.  io_uring asks once (a short count fails the
+	 * registration); vmsplice (R10.1, host) asks in rounds of at most
+	 * GUP_REF_ROUND pages (iov_iter_get_pages2() from iter_to_pipe()),
+	 * each from where the last stopped and each starting with GUP-fast,
+	 * which never looks at the VMA: a present page of a !VM_READ VMA that
+	 * stopped the slow path is taken by the next round.  A round that
+	 * takes nothing ends it all.
 	 */
-	for (i = 0; i < npages; i++)
-		if (!gup_fast_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm, &ps->pfns[i]))
+	i = 0;
+	while (i < npages) {
+		unsigned long round_start = i;
+		unsigned long round_end = pin ? npages : avm_min(npages, i + GUP_REF_ROUND);
+
+		for (; i < round_end; i++)
+			if (!gup_fast_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm,
+					  &ps->pfns[i]))
+				break;
+		for (; i < round_end; i++) {
+			ret = gup_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm,
+				      &ps->pfns[i]);
+			if (ret)
+				break;
+		}
+		if (!ret)
+			continue;
+		if (pin || i == round_start) {
+			/* vmsplice after spliced rounds: a short count (-EFAULT to the caller). */
+			if (!pin && i > 0)
+				ret = -EFAULT;
 			break;
-	for (; i < npages; i++) {
-		ret = gup_one(mm, addr + i * AVM_PAGE_SIZE, pin, write, longterm, &ps->pfns[i]);
-		if (ret)
-			break;
+		}
+		ret = 0; /* a short round: the next one starts at page i */
 	}
 	if (ret) {
 		while (i-- > 0)

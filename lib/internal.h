@@ -221,7 +221,8 @@ struct avm_shmem {
 	unsigned long id;
 	int refcount;          /* VMAs using it */
 	unsigned long size;    /* pages */
-	struct avm_radix pages; /* pgoff -> pfn */
+	struct avm_radix pages; /* pgoff -> pfn, or a swap entry (page.h SHMEM_SWAP_ENTRY) */
+	unsigned long vgen;     /* validator scratch: last pass that counted it */
 };
 
 struct avm_anon_name {
@@ -347,6 +348,7 @@ struct avm_world {
 
 	struct avm_stats stats;
 	char msg[256]; /* validator message buffer */
+	unsigned long validate_gen; /* validator passes, for avm_shmem.vgen */
 };
 
 /* ---- world.c ------------------------------------------------------------ */

@@ -167,6 +167,12 @@ static int madvise_guard_install(struct avm_vma *vma, unsigned long start, unsig
 	/* R13.12: markers make the range "faulted" so fork copies them. */
 	if (vma_is_anonymous(vma) && anon_vma_prepare(vma))
 		return -ENOMEM;
+	/*
+	 * R13.12 [6.19, this 6.18.44 host]: VM_MAYBE_GUARD, set on the whole
+	 * VMA without a split, sticky on merge (R4.4); fork copies the page
+	 * tables of such a VMA, shared ones included (R9.4).
+	 */
+	vma->vm_flags |= AVM_VM_MAYBE_GUARD;
 	/* Existing pages are zapped first; existing markers stay. */
 	radix_walk(&mm->pgtable, start >> AVM_PAGE_SHIFT, (end >> AVM_PAGE_SHIFT) - 1,
 		   guard_check, &ga);
@@ -204,7 +210,10 @@ static int punch_one(unsigned long key, uint64_t *slot, void *arg)
 	struct punch_args *pa = arg;
 
 	(void)key;
-	frame_put(pa->w, (unsigned long)*slot);
+	if (shmem_entry_is_swap(*slot))
+		swap_free(pa->w, shmem_entry_slot(*slot)); /* a swapped-out page */
+	else
+		frame_put(pa->w, (unsigned long)*slot);
 	*slot = 0;
 	return 0;
 }
@@ -251,6 +260,32 @@ static int madvise_remove(struct avm_vma *vma, unsigned long start, unsigned lon
 	return 0;
 }
 
+/* ---- MADV_WILLNEED (swapin_walk_pmd_entry) -------------------------------------- */
+
+static int willneed_pte(unsigned long key, uint64_t *slot, void *arg)
+{
+	(void)key;
+	if (pte_is_swap(*slot))
+		swap_read_cache_async(arg, pte_swp_slot(*slot));
+	return 0;
+}
+
+/*
+ * madvise_willneed() on anonymous memory: every swap entry in the range is
+ * read into the swap cache, nothing is mapped.  Shared anonymous memory
+ * would read its swapped pages back into the page cache, but the model
+ * never swaps shmem out, so there is nothing to do there.
+ */
+static void madvise_willneed(struct avm_vma *vma, unsigned long start, unsigned long end)
+{
+	struct avm_mm *mm = vma->vm_mm;
+
+	if (!vma_is_anonymous(vma))
+		return;
+	radix_walk(&mm->pgtable, start >> AVM_PAGE_SHIFT, (end >> AVM_PAGE_SHIFT) - 1,
+		   willneed_pte, mm->w);
+}
+
 /* ---- the per-VMA dispatcher ----------------------------------------------------- */
 
 static int madvise_visit(struct avm_vma *vma, struct avm_vma **prev, unsigned long start,
@@ -261,7 +296,8 @@ static int madvise_visit(struct avm_vma *vma, struct avm_vma **prev, unsigned lo
 	switch (behavior) {
 	case AVM_MADV_WILLNEED:
 		*prev = vma;
-		return 0; /* swap readahead only: nothing the model shows */
+		madvise_willneed(vma, start, end);
+		return 0;
 	case AVM_MADV_DONTNEED:
 	case AVM_MADV_DONTNEED_LOCKED:
 		*prev = vma;

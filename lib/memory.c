@@ -255,11 +255,23 @@ static int move_one(unsigned long key, uint64_t *slot, void *arg)
 }
 
 /*
- * move_page_tables() - PTE by PTE from [old_addr, old_addr + len) of
- * @vma to @new_addr in @new_vma (same mm, ranges disjoint).  Frames,
- * mapcounts, PG_anon_exclusive and folio index/mapping do not change.
+ * move_page_tables() - from [old_addr, old_addr + len) of @vma to
+ * @new_addr in @new_vma (same mm, ranges disjoint).  Whole tables move
+ * where the kernel moves them (R7.13: move_normal_pmd / move_normal_pud,
+ * x86 has HAVE_MOVE_PMD and HAVE_MOVE_PUD): a PTE table (radix leaf) or
+ * a PMD table (the leaves' parent) lying wholly inside the range, at the
+ * same offset on both sides, with no table yet at the destination.  Their
+ * entries move untouched (no soft-dirty); the rest moves PTE by PTE with
+ * soft-dirty.  Not for a VMA registered with userfaultfd: without
+ * UFFD_FEATURE_EVENT_REMAP the kernel goes PTE by PTE there
+ * (vma_has_uffd_without_event_remap()).  Not modelled: try_realign_addr(),
+ * which also moves the first, partly covered PMD whole when the space
+ * below both starts is unmapped (its PTEs then keep their soft-dirty bit).
+ * Frames, mapcounts, PG_anon_exclusive and folio index/mapping do not
+ * change.
  * Returns: len, or on -ENOMEM the bytes before the first entry that could
- * not be moved (everything below that offset has moved, nothing above).
+ * not be moved (everything below that offset has moved, nothing above;
+ * moving that much back needs no allocation: source tables stay).
  */
 unsigned long move_page_tables(struct avm_vma *vma, unsigned long old_addr,
 			       struct avm_vma *new_vma, unsigned long new_addr, unsigned long len)
@@ -270,14 +282,19 @@ unsigned long move_page_tables(struct avm_vma *vma, unsigned long old_addr,
 		.old_first = old_addr >> AVM_PAGE_SHIFT,
 		.new_first = new_addr >> AVM_PAGE_SHIFT,
 	};
+	unsigned long stop = 0;
+	int ret;
 
 	AVM_ASSERT(new_vma->vm_mm == mm);
 	AVM_ASSERT(old_addr + len <= new_addr || new_addr + len <= old_addr);
 	if (len == 0)
 		return 0;
-	radix_walk(&mm->pgtable, ma.old_first, ma.old_first + (len >> AVM_PAGE_SHIFT) - 1,
-		   move_one, &ma);
+	ret = radix_move(mm->w, &mm->pgtable, ma.old_first,
+			 ma.old_first + (len >> AVM_PAGE_SHIFT) - 1, ma.new_first,
+			 vma->uffd_ctx ? 0 : 2, move_one, &ma, &stop);
 	if (ma.failed)
 		return (ma.failed_at - ma.old_first) << AVM_PAGE_SHIFT;
+	if (ret == -ENOMEM)
+		return (stop - ma.old_first) << AVM_PAGE_SHIFT;
 	return len;
 }

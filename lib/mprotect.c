@@ -177,6 +177,27 @@ int avm_mprotect(struct avm_world *w, int pid, unsigned long addr, unsigned long
 
 /* ---- mlock -------------------------------------------------------------------- */
 
+struct mlock_walk {
+	struct avm_world *w;
+	bool lock;
+};
+
+/* mlock_pte_range(): present normal pages only (not the zero page). */
+static int mlock_pte(unsigned long key, uint64_t *slot, void *arg)
+{
+	struct mlock_walk *mw = arg;
+	uint64_t pte = *slot;
+
+	(void)key;
+	if (!pte_present(pte) || pte_zero(pte))
+		return 0;
+	if (mw->lock)
+		frame_mlock(mw->w, pte_pfn(pte));
+	else
+		frame_munlock(mw->w, pte_pfn(pte));
+	return 0;
+}
+
 static int mlock_fixup(struct avm_vma *vma, unsigned long start, unsigned long end,
 		       unsigned long newflags, struct avm_vma **out)
 {
@@ -198,6 +219,16 @@ static int mlock_fixup(struct avm_vma *vma, unsigned long start, unsigned long e
 	else if (oldflags & AVM_VM_LOCKED)
 		nr_pages = 0;
 	mm->locked_vm += (unsigned long)nr_pages;
+	/*
+	 * mlock_vma_pages_range() (R13.2): the pages already present are
+	 * mlocked or munlocked one by one -- unless the VMA stays VM_LOCKED
+	 * (an MLOCK_ONFAULT change): mlocking twice would overcount.
+	 */
+	if (!((newflags & AVM_VM_LOCKED) && (oldflags & AVM_VM_LOCKED))) {
+		struct mlock_walk mw = { mm->w, (newflags & AVM_VM_LOCKED) != 0 };
+		radix_walk(&mm->pgtable, start >> AVM_PAGE_SHIFT, (end >> AVM_PAGE_SHIFT) - 1,
+			   mlock_pte, &mw);
+	}
 	return 0;
 }
 

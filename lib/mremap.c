@@ -248,7 +248,7 @@ static bool relocate_possible(struct remap *r)
 /* Could @n merge with a VMA of @vma's attributes (R4.3)? */
 static bool reloc_attrs_match(const struct avm_vma *n, const struct avm_vma *vma)
 {
-	return !((n->vm_flags ^ vma->vm_flags) & ~AVM_VM_SOFTDIRTY) && !n->shmem &&
+	return !((n->vm_flags ^ vma->vm_flags) & ~AVM_VM_STICKY) && !n->shmem &&
 	       n->uffd_ctx == vma->uffd_ctx && anon_name_eq(n->anon_name, vma->anon_name);
 }
 

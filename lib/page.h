@@ -87,6 +87,23 @@ AVM_INTERNAL uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsi
 typedef int (*radix_fn)(unsigned long key, uint64_t *slot, void *arg);
 AVM_INTERNAL int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last,
 			    radix_fn fn, void *arg);
+/*
+ * mremap's move_page_tables() over the tree (R7.13): move the values of
+ * keys [first, last] to new_first + (key - first).  A table of one of the
+ * @whole_levels lowest levels (1 = leaves, the PMD's PTE tables; 2 = also
+ * their parents, PUD entries) that lies wholly inside the range, starts a
+ * table of the same level on the destination side and whose destination
+ * slot is empty moves as one pointer (move_normal_pmd/pud): its entries are
+ * untouched.  Every other non-zero value goes to @fn, which must move it
+ * (radix_slot() at the destination), as in radix_walk().  Node counts do
+ * not change for moved tables; the last-leaf cache is dropped.
+ * Returns: 0; @fn's non-zero return; or -ENOMEM when a destination table
+ * could not be allocated, with *stop_key the first source key not moved
+ * (every key below it has moved, none above).
+ */
+AVM_INTERNAL int radix_move(struct avm_world *w, struct avm_radix *r, unsigned long first,
+			    unsigned long last, unsigned long new_first, unsigned int whole_levels,
+			    radix_fn fn, void *arg, unsigned long *stop_key);
 /* free_pgtables(): free every table in [first, last] that holds no value. */
 AVM_INTERNAL void radix_prune(struct avm_world *w, struct avm_radix *r, unsigned long first,
 			      unsigned long last);
@@ -121,6 +138,60 @@ AVM_INTERNAL int frame_alloc(struct avm_world *w, unsigned long *pfn);
 AVM_INTERNAL void frame_get(struct avm_world *w, unsigned long pfn);
 /* Drop a reference; frees the frame at 0.  The zero page is never freed. */
 AVM_INTERNAL void frame_put(struct avm_world *w, unsigned long pfn);
+/*
+ * mlock of frames (mm/mlock.c, R13.2).  PG_mlocked plus an mlock_count:
+ * frame_mlock_new() is mlock_new_folio() (a new folio in a VM_LOCKED VMA:
+ * count 1), frame_mlock() is mlock_folio() (count + 1), frame_munlock()
+ * is munlock_folio() (count - 1, PG_mlocked cleared at 0),
+ * frame_mlock_putback() is an mlocked folio put back on the unevictable
+ * list after isolation by reclaim (count 0: "reclaim will fix it").
+ * Reclaim never evicts an mlocked frame; freeing a frame clears it.
+ */
+AVM_INTERNAL void frame_mlock_new(struct avm_world *w, unsigned long pfn);
+AVM_INTERNAL void frame_mlock(struct avm_world *w, unsigned long pfn);
+AVM_INTERNAL void frame_munlock(struct avm_world *w, unsigned long pfn);
+AVM_INTERNAL void frame_mlock_putback(struct avm_world *w, unsigned long pfn);
+/* Returns: the frame's mlock_count (0 when not mlocked). */
+static inline unsigned int frame_mlock_count(const struct avm_frame *f)
+{
+	return f->flags >> FRAME_MLOCK_COUNT_SHIFT;
+}
+/* mlock_vma_folio(): mlock_folio() if @vm_flags is VM_LOCKED and not special. */
+static inline void mlock_vma_frame(struct avm_world *w, unsigned long pfn,
+				   unsigned long vm_flags)
+{
+	if ((vm_flags & (AVM_VM_LOCKED | AVM_VM_SPECIAL)) == AVM_VM_LOCKED)
+		frame_mlock(w, pfn);
+}
+/* folio_add_lru_vma(): a new folio in a VM_LOCKED VMA starts mlocked. */
+static inline void lru_add_vma_frame(struct avm_world *w, unsigned long pfn,
+				     unsigned long vm_flags)
+{
+	if ((vm_flags & (AVM_VM_LOCKED | AVM_VM_SPECIAL)) == AVM_VM_LOCKED)
+		frame_mlock_new(w, pfn);
+}
+/* munlock_vma_folio(): munlock_folio() if @vm_flags is VM_LOCKED. */
+static inline void munlock_vma_frame(struct avm_world *w, unsigned long pfn,
+				     unsigned long vm_flags)
+{
+	if (vm_flags & AVM_VM_LOCKED)
+		frame_munlock(w, pfn);
+}
+
+/*
+ * A shmem page-cache slot (struct avm_shmem.pages) holds the pfn of a
+ * cached page or, once reclaim wrote the page out (shmem_writeout()), its
+ * swap slot tagged with SHMEM_SWAP_ENTRY (the xarray value entry).  The
+ * entry owns one swap count.
+ */
+#define SHMEM_SWAP_ENTRY (1ULL << 63)
+static inline bool shmem_entry_is_swap(uint64_t v) { return v & SHMEM_SWAP_ENTRY; }
+static inline uint64_t shmem_swap_entry(unsigned long slot) { return SHMEM_SWAP_ENTRY | slot; }
+static inline unsigned long shmem_entry_slot(uint64_t v)
+{
+	return (unsigned long)(v & ~SHMEM_SWAP_ENTRY);
+}
+
 /* folio_maybe_dma_pinned() for a small folio (R10.3). */
 static inline bool frame_maybe_pinned(const struct avm_frame *f)
 {

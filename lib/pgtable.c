@@ -167,6 +167,118 @@ int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last, rad
 	return walk_node(r, r->root, 0, 0, first, last, fn, arg);
 }
 
+/* ---- moving whole tables (mremap, R7.13) ------------------------------ */
+
+struct move_ctx {
+	struct avm_world *w;
+	struct avm_radix *r;
+	unsigned long first, last; /* source keys */
+	unsigned long delta;       /* destination key - source key (mod 2^64) */
+	unsigned int whole_from;   /* lowest level number whose nodes may move whole */
+	radix_fn fn;
+	void *arg;
+	unsigned long *stop_key;
+};
+
+/*
+ * The slot at @level (>= 1) that holds the node covering @key: a slot in
+ * the level - 1 node, allocating the levels above as radix_slot() does.
+ * Returns: the slot, or NULL on -ENOMEM.
+ */
+static void **node_slot(struct avm_world *w, struct avm_radix *r, unsigned long key,
+			unsigned int level)
+{
+	void **parent = &r->root;
+
+	AVM_ASSERT_INTERNAL(level >= 1 && level < r->levels);
+	for (unsigned int l = 0; l < level; l++) {
+		if (!*parent) {
+			*parent = node_alloc(w, r);
+			if (!*parent)
+				return NULL;
+		}
+		parent = &((void **)*parent)[level_index(r, l, key)];
+	}
+	return parent;
+}
+
+static int move_node(struct move_ctx *m, void *node, unsigned int level, unsigned long base)
+{
+	struct avm_radix *r = m->r;
+	unsigned int shift = level_shift(r, level);
+	unsigned long lo, hi, span = 1UL << shift; /* keys under one child */
+
+	child_range(base, shift, r->bits, m->first, m->last, &lo, &hi);
+	if (level + 1 == r->levels) {
+		uint64_t *v = node;
+		for (unsigned long i = lo; i <= hi; i++) {
+			int ret;
+			if (!v[i])
+				continue;
+			ret = m->fn(base + i, &v[i], m->arg);
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	for (unsigned long i = lo; i <= hi; i++) {
+		void *child = ((void **)node)[i];
+		unsigned long cbase = base + (i << shift);
+		int ret;
+
+		if (!child)
+			continue;
+		/*
+		 * move_normal_pmd() / move_normal_pud(): the child's whole key
+		 * span is in the range and starts a span of the same level on
+		 * the other side, whose slot is empty: move the table itself.
+		 * An established destination table means entry by entry.
+		 */
+		if (level + 1 >= m->whole_from && cbase >= m->first && cbase + (span - 1) <= m->last &&
+		    ((cbase + m->delta) & (span - 1)) == 0) {
+			void **dst = node_slot(m->w, r, cbase + m->delta, level + 1);
+			if (!dst) {
+				*m->stop_key = cbase;
+				return -ENOMEM;
+			}
+			if (!*dst) {
+				*dst = child;
+				((void **)node)[i] = NULL;
+				/* The cached leaf may be this table, now under other keys. */
+				r->last_leaf = NULL;
+				continue;
+			}
+		}
+		ret = move_node(m, child, level + 1, cbase);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Context: [first, last] and its image under +delta are disjoint.  Source
+ * tables emptied by the move stay (a later move back needs no allocation);
+ * free_pgtables() frees them when the source range is unmapped.
+ */
+int radix_move(struct avm_world *w, struct avm_radix *r, unsigned long first, unsigned long last,
+	       unsigned long new_first, unsigned int whole_levels, radix_fn fn, void *arg,
+	       unsigned long *stop_key)
+{
+	struct move_ctx m = {
+		.w = w, .r = r, .first = first, .last = last, .delta = new_first - first,
+		.whole_from = whole_levels >= r->levels ? 1 : r->levels - whole_levels,
+		.fn = fn, .arg = arg, .stop_key = stop_key,
+	};
+
+	AVM_ASSERT(last >> RADIX_KEY_BITS == 0 && (new_first + (last - first)) >> RADIX_KEY_BITS == 0);
+	if (!r->root || first > last)
+		return 0;
+	if (!whole_levels)
+		m.whole_from = r->levels; /* no level qualifies: value by value */
+	return move_node(&m, r->root, 0, 0);
+}
+
 static bool node_empty(const struct avm_radix *r, const void *node)
 {
 	const uint64_t *v = node; /* NULL pointers and 0 values are both all-zero */

@@ -37,9 +37,15 @@ static bool try_to_unmap_one(struct avm_world *w, unsigned long pfn, struct avm_
 
 	if (!ptep)
 		return true; /* the VMA may map the index but not this frame */
-	/* R11.6: mlocked memory is not reclaimed. */
-	if (vma->vm_flags & AVM_VM_LOCKED)
+	/*
+	 * R11.6: mlocked memory is not reclaimed; try_to_unmap_one() mlocks
+	 * the (isolated) folio it finds in a VM_LOCKED VMA and gives up.
+	 */
+	if (vma->vm_flags & AVM_VM_LOCKED) {
+		if (!(vma->vm_flags & AVM_VM_SPECIAL))
+			frame_mlock_putback(w, pfn);
 		return false;
+	}
 
 	uint64_t pteval = *ptep;
 	*ptep = 0;
@@ -101,6 +107,7 @@ bool reclaim_try_to_unmap(struct avm_world *w, unsigned long pfn)
 struct referenced_arg {
 	int young;
 	bool locked; /* a VM_LOCKED VMA maps it */
+	bool reclaim; /* from reclaim: the folio is isolated */
 };
 
 static bool referenced_one(struct avm_world *w, unsigned long pfn, struct avm_vma *vma,
@@ -108,11 +115,13 @@ static bool referenced_one(struct avm_world *w, unsigned long pfn, struct avm_vm
 {
 	struct referenced_arg *ra = arg;
 	uint64_t *ptep = rmap_pte_maps(vma, addr, pfn);
-	(void)w;
 
 	if (!ptep)
 		return true;
 	if (vma->vm_flags & AVM_VM_LOCKED) {
+		/* folio_referenced_one(): mlock_vma_folio() of an isolated folio. */
+		if (ra->reclaim && !(vma->vm_flags & AVM_VM_SPECIAL))
+			frame_mlock_putback(w, pfn);
 		ra->locked = true;
 		return false;
 	}
@@ -130,7 +139,7 @@ static bool referenced_one(struct avm_world *w, unsigned long pfn, struct avm_vm
  */
 int reclaim_folio_referenced(struct avm_world *w, unsigned long pfn, bool *locked)
 {
-	struct referenced_arg ra = { 0, false };
+	struct referenced_arg ra = { 0, false, locked != NULL };
 	struct rmap_walk_control rwc = { .arg = &ra, .rmap_one = referenced_one };
 
 	rmap_walk(w, pfn, &rwc);
@@ -156,6 +165,14 @@ bool reclaim_folio(struct avm_world *w, unsigned long pfn)
 	/* add_to_swap(): a swap-backed folio needs a slot before unmapping. */
 	if ((f->flags & FRAME_SWAPBACKED) && !(f->flags & FRAME_SWAPCACHE)) {
 		unsigned long slot;
+		/*
+		 * R11.6 / R10.3 (host): shrink_folio_list() keeps a maybe-DMA-
+		 * pinned folio before add_to_swap(); it never enters the swap
+		 * cache.  (One already in it goes on to try_to_unmap(), which
+		 * refuses an exclusive pinned page.)
+		 */
+		if (frame_maybe_pinned(f))
+			return false;
 		if (swap_alloc_cache(w, pfn, &slot))
 			return false; /* no swap space: keep it */
 		f->flags |= FRAME_DIRTY;
@@ -225,6 +242,56 @@ static struct avm_frame *normal_frame(struct avm_world *w, uint64_t pte, unsigne
 	return frame(w, *pfn);
 }
 
+/*
+ * shrink_folio_list() for a shmem folio that MADV_PAGEOUT isolated, mapped
+ * only by the PTE at @ptep (R11.6 / R13.6, host): try_to_unmap() clears
+ * the PTE (no swap entry: shmem keeps it in its page cache, and a pin does
+ * not stop a file folio's unmap); then a dirty folio that nobody else holds
+ * is written out by shmem_writeout(): a swap slot replaces it in the page
+ * cache and the folio is freed (the model frees it at once, zram or
+ * swapfile); a clean one is simply dropped from the page cache
+ * (__remove_mapping(); it was never written: it refaults as zeroes).  A
+ * held folio (pin, reference) stays in the page cache, unmapped; so does a
+ * dirty one when no swap slot is free.
+ */
+static void shmem_pageout(struct avm_vma *vma, unsigned long addr, uint64_t *ptep,
+			  unsigned long pfn)
+{
+	struct avm_mm *mm = vma->vm_mm;
+	struct avm_world *w = mm->w;
+	struct avm_frame *f = frame(w, pfn);
+	struct avm_shmem *sh = f->mapping;
+	uint64_t *cslot = radix_lookup(&sh->pages, f->index);
+	unsigned long slot;
+
+	(void)addr;
+	AVM_ASSERT(cslot && *cslot == pfn);
+	frame_get(w, pfn); /* isolation */
+	if (*ptep & PTE_DIRTY)
+		f->flags |= FRAME_DIRTY;
+	*ptep = 0;
+	mm->rss_shmem--;
+	rmap_remove(w, pfn, vma);
+	frame_put(w, pfn);
+	/* is_page_cache_freeable() / the refcount freeze: cache + isolation only. */
+	if (f->refcount != 2)
+		goto keep;
+	if (f->flags & FRAME_DIRTY) {
+		if (swap_alloc(w, &slot))
+			goto keep; /* shmem_writeout() redirties it */
+		w->swap_content[slot] = f->content;
+		w->stats.swap_out++;
+		*cslot = shmem_swap_entry(slot);
+	} else {
+		*cslot = 0;
+	}
+	f->flags &= ~(FRAME_SHMEM | FRAME_DIRTY);
+	f->mapping = NULL;
+	frame_put(w, pfn); /* the page cache's reference */
+keep:
+	frame_put(w, pfn);
+}
+
 static int pageout_pte(unsigned long key, uint64_t *slot, void *arg)
 {
 	struct madv_walk *mw = arg;
@@ -232,13 +299,29 @@ static int pageout_pte(unsigned long key, uint64_t *slot, void *arg)
 	unsigned long pfn;
 	struct avm_frame *f = normal_frame(w, *slot, &pfn);
 
-	(void)key;
 	/* Skip what other mappings share (host: "mapped by more than one process"). */
-	if (!f || !(f->flags & FRAME_ANON) || f->mapcount != 1)
+	if (!f || !(f->flags & (FRAME_ANON | FRAME_SHMEM)) || f->mapcount != 1)
 		return 0;
+	if (f->flags & FRAME_SHMEM) {
+		*slot &= ~PTE_YOUNG;
+		f->flags &= ~FRAME_REFERENCED;
+		if (f->flags & FRAME_MLOCKED) {
+			frame_mlock_putback(w, pfn);
+			return 0;
+		}
+		shmem_pageout(mw->vma, key << AVM_PAGE_SHIFT, slot, pfn);
+		return 0;
+	}
 	f->flags &= ~FRAME_REFERENCED;
-	if (f->flags & FRAME_MLOCKED)
-		return 0; /* unevictable */
+	if (f->flags & FRAME_MLOCKED) {
+		/*
+		 * R13.6 / R13.2: unevictable (an mlocked folio left in a VMA
+		 * that lost VM_LOCKED without munlock, by MREMAP_DONTUNMAP);
+		 * isolated and put straight back, which resets mlock_count.
+		 */
+		frame_mlock_putback(w, pfn);
+		return 0;
+	}
 	reclaim_folio(w, pfn);
 	return 0;
 }
@@ -314,9 +397,7 @@ int reclaim_madv_pageout(struct avm_vma *vma, unsigned long start, unsigned long
 {
 	if (!madv_lru_ok(vma))
 		return -EINVAL;
-	/* Shared anonymous (shmem) pages are not swapped by the model. */
-	if (!vma_is_anonymous(vma))
-		return 0;
+	/* Shared anonymous (shmem) pages too: root may page out any file (R13.6). */
 	madv_walk(vma, start, end, pageout_pte);
 	return 0;
 }

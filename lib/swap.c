@@ -282,6 +282,30 @@ static int swapin_frame(struct avm_world *w, unsigned long slot, unsigned long *
 }
 
 /*
+ * swap_read_cache_async() - read_swap_cache_async() as MADV_WILLNEED uses
+ * it (swapin_walk_pmd_entry(), R13 WILLNEED / R8.15): a slot still in use
+ * and not cached is read into a new swap-cache folio, which nothing maps
+ * yet; the caller's reference is dropped at once, so only the cache holds
+ * it.  A later fault finds it there (a cache hit, no I/O).  Failure to
+ * allocate is ignored, as the kernel ignores it.
+ */
+void swap_read_cache_async(struct avm_world *w, unsigned long slot)
+{
+	unsigned long p;
+
+	if (slot < 1 || slot > w->cfg.swap_slots || !w->swap_map[slot] ||
+	    swapcache_lookup(w, slot))
+		return;
+	if (frame_alloc(w, &p))
+		return;
+	frame(w, p)->content = w->swap_content[slot];
+	frame(w, p)->flags |= FRAME_SWAPBACKED;
+	w->stats.swap_in++;
+	swapcache_add(w, p, slot);
+	frame_put(w, p);
+}
+
+/*
  * swap_do_page() - do_swap_page() for one small folio.
  *
  *   swap PTE --(cache hit | sync read | read into cache)--> frame

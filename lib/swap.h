@@ -43,6 +43,8 @@ AVM_INTERNAL void swapcache_del(struct avm_world *w, unsigned long pfn);
  * reference, or an unmapped frame lingers in the swap cache.
  */
 AVM_INTERNAL bool swap_folio_free(struct avm_world *w, unsigned long pfn);
+/* read_swap_cache_async() for MADV_WILLNEED: @slot read into the swap cache. */
+AVM_INTERNAL void swap_read_cache_async(struct avm_world *w, unsigned long slot);
 /*
  * do_swap_page() (R8.15-R8.20) for the swap PTE at @ptep.  Counts
  * stats.faults_swapin (every call) and stats.swap_in (content read from the
@@ -63,7 +65,8 @@ AVM_INTERNAL int swap_do_page(struct avm_mm *mm, struct avm_vma *vma, unsigned l
  * so that an error in a later VMA leaves the earlier VMAs advised as the
  * kernel's madvise_walk_vmas() does:
  *   PAGEOUT, COLD: -EINVAL on VM_LOCKED|VM_PFNMAP|VM_HUGETLB (can_madv_lru_vma);
- *                  PAGEOUT on shmem is a no-op returning 0 (model limit).
+ *                  PAGEOUT on shmem unmaps and writes out (or drops, if
+ *                  clean) pages only the caller maps (shmem_pageout()).
  *   FREE:          -EINVAL on VM_LOCKED|VM_PFNMAP, or a non-anonymous VMA.
  * Returns: 0 or -EINVAL.
  */

@@ -178,6 +178,24 @@ static int check_chain(struct vstate *vs, struct avm_vma *vma)
 	return 0;
 }
 
+static int check_shmem_entry(unsigned long key, uint64_t *slot, void *arg)
+{
+	struct vstate *vs = arg;
+	struct avm_world *w = vs->w;
+
+	if (shmem_entry_is_swap(*slot)) {
+		unsigned long s = shmem_entry_slot(*slot);
+		if (s == 0 || s > w->cfg.swap_slots)
+			return fail(vs, "I9: shmem page %lu names swap slot %lu", key, s);
+		vs->swapcount[s]++;
+		return 0;
+	}
+	if (*slot >= w->frames_total || !(frame(w, *slot)->flags & FRAME_SHMEM))
+		return fail(vs, "I3: shmem page %lu caches pfn %lu, not a shmem frame", key,
+			    (unsigned long)*slot);
+	return 0;
+}
+
 static int check_mm(struct vstate *vs, struct avm_mm *mm, unsigned long *nr_avcs)
 {
 	struct avm_world *w = vs->w;
@@ -204,6 +222,14 @@ static int check_mm(struct vstate *vs, struct avm_mm *mm, unsigned long *nr_avcs
 		if (err)
 			return err;
 		*nr_avcs += anon_vma_chain_len(vma);
+		/* I9: a shmem object's swap entries, counted once per object. */
+		if (vma->shmem && vma->shmem->vgen != w->validate_gen) {
+			vma->shmem->vgen = w->validate_gen;
+			err = radix_walk(&vma->shmem->pages, 0, (1UL << RADIX_KEY_BITS) - 1,
+					 check_shmem_entry, vs);
+			if (err)
+				return err;
+		}
 		vs->vma = vma;
 		err = radix_walk(&mm->pgtable, vma->vm_start >> AVM_PAGE_SHIFT,
 				 (vma->vm_end >> AVM_PAGE_SHIFT) - 1, check_pte, vs);
@@ -399,6 +425,7 @@ int avm_validate(struct avm_world *w, char *buf, size_t len)
 
 	if (buf && len)
 		buf[0] = '\0';
+	w->validate_gen++;
 	vs.mapcount = calloc(w->frames_total + 1, sizeof(*vs.mapcount));
 	vs.extra = calloc(w->frames_total + 1, sizeof(*vs.extra));
 	vs.swapcount = calloc(w->cfg.swap_slots + 1, sizeof(*vs.swapcount));

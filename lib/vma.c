@@ -286,9 +286,14 @@ struct avm_shmem *vma_shmem_alloc(struct avm_world *w, unsigned long pages)
 
 static int shmem_drop_page(unsigned long key, uint64_t *slot, void *arg)
 {
+	(void)key;
+	if (shmem_entry_is_swap(*slot)) {
+		swap_free(arg, shmem_entry_slot(*slot)); /* shmem_free_swap() */
+		*slot = 0;
+		return 0;
+	}
 	struct avm_frame *f = frame(arg, (unsigned long)*slot);
 
-	(void)key;
 	/*
 	 * Truncation takes the page out of the page cache (mapping cleared);
 	 * a pin or reference may keep the frame itself alive a while (I5).
@@ -381,10 +386,10 @@ int vma_split(struct avm_vma *vma, unsigned long addr, bool new_below)
 
 /* ---- merge: compatibility (R4.3-R4.9) ---------------------------------------- */
 
-/* is_mergeable_vma() (R4.3, R4.4 [6.18.0]: only VM_SOFTDIRTY is ignored). */
+/* is_mergeable_vma() (R4.3, R4.4 [6.19 / host 6.18.44]: VM_STICKY is ignored). */
 static bool is_mergeable_vma(const struct avm_vma_merge *vmg, const struct avm_vma *v)
 {
-	if ((v->vm_flags ^ vmg->flags) & ~AVM_VM_SOFTDIRTY)
+	if ((v->vm_flags ^ vmg->flags) & ~AVM_VM_STICKY)
 		return false;
 	if (v->shmem != vmg->shmem)
 		return false;
@@ -480,7 +485,11 @@ static int vma_expand(struct avm_vma_merge *vmg)
 	struct avm_vma *target = vmg->target, *next = vmg->next;
 	bool remove_next = next && next != target && vmg->end == next->vm_end;
 	struct avm_vma *dup_src = vmg->copied_from;
+	/* R4.4 sticky flags: the proposal's, the target's, a removed next's. */
+	unsigned long sticky = (vmg->flags | target->vm_flags) & AVM_VM_STICKY;
 
+	if (remove_next)
+		sticky |= next->vm_flags & AVM_VM_STICKY;
 	if (remove_next && next->anon_vma)
 		dup_src = next;
 	if (dup_src && anon_vma_dup(target, dup_src)) {
@@ -492,6 +501,7 @@ static int vma_expand(struct avm_vma_merge *vmg)
 	if (remove_next)
 		vma_remove_merged(next);
 	vma_set_range(target, vmg->start, vmg->end, vmg->pgoff);
+	target->vm_flags |= sticky;
 	return 0;
 }
 
@@ -573,6 +583,16 @@ static struct avm_vma *merge_existing_range(struct avm_vma_merge *vmg)
 			vmg->state = AVM_MERGE_ERROR_NOMEM;
 		return NULL;
 	}
+	/*
+	 * R4.4 sticky flags: the proposal's (which carry the middle's) and
+	 * those of each neighbour taking part end up on the target; written
+	 * back into the proposal, which vma_apply_attrs() then installs.
+	 * Collected before next may be freed below.
+	 */
+	if (left)
+		vmg->flags |= prev->vm_flags & AVM_VM_STICKY;
+	if (right)
+		vmg->flags |= next->vm_flags & AVM_VM_STICKY;
 
 	if (left && right) {
 		unsigned long new_end = next->vm_end;
@@ -603,6 +623,7 @@ static struct avm_vma *merge_existing_range(struct avm_vma_merge *vmg)
 		vmg->target = next;
 		st->merge_existing_right++;
 	}
+	vmg->target->vm_flags |= vmg->flags & AVM_VM_STICKY;
 	vmg->start = vmg->target->vm_start;
 	vmg->end = vmg->target->vm_end;
 	vmg->pgoff = vmg->target->vm_pgoff;
@@ -745,12 +766,13 @@ struct avm_vma *vma_copy(struct avm_vma **vmap, unsigned long addr, unsigned lon
 	if (vmg.next && vmg.next->vm_start < addr + len)
 		return NULL; /* the destination must be free */
 	vmg.prev = vmg.next ? vma_prev(vmg.next) : vma_last(mm);
-	if (keep_source) { /* R4.21 */
-		if (vmg.prev == vma)
-			vmg.prev = NULL;
-		if (vmg.next == vma)
-			vmg.next = NULL;
-	}
+	/*
+	 * R4.21 as the host (6.18.44) does it: copy_vma() has no keep_source
+	 * logic, so a DONTUNMAP copy of an unfaulted VMA (pgoff reset above)
+	 * may merge with the source VMA itself, which is then redirected
+	 * below like any absorbed source.
+	 */
+	(void)keep_source;
 	new_vma = vma_merge_new_range(&vmg);
 	if (new_vma) {
 		/* Only an unfaulted source (pgoff reset) can be absorbed. */

@@ -69,6 +69,12 @@ AVM_INTERNAL bool vma_gap_check(const struct avm_mm *mm);
 
 #define AVM_VM_UFFD_FLAGS (AVM_VM_UFFD_MISSING | AVM_VM_UFFD_WP)
 #define AVM_VM_LOCKED_MASK (AVM_VM_LOCKED | AVM_VM_LOCKONFAULT)
+/*
+ * VM_STICKY = VM_IGNORE_MERGE (R4.4, the 6.19 "sticky flags" series, which
+ * this 6.18.44 host has): ignored by the merge compatibility test, and the
+ * union of them over the VMAs taking part is set on the merged VMA.
+ */
+#define AVM_VM_STICKY (AVM_VM_SOFTDIRTY | AVM_VM_MAYBE_GUARD)
 #define AVM_VM_ACCESS_FLAGS (AVM_VM_READ | AVM_VM_WRITE | AVM_VM_EXEC)
 
 /*
@@ -203,8 +209,9 @@ AVM_INTERNAL struct avm_vma *vma_merge_extend(struct avm_vma *vma, unsigned long
  * copy_vma() (R7.11, R4.20, R4.21) for mremap: a VMA for [addr, addr+len)
  * with *@vmap's attributes and @pgoff (reset to addr's page for an
  * unfaulted source), merged with neighbours when possible.  *@vmap is
- * redirected when the source itself was absorbed.  @keep_source (DONTUNMAP)
- * never merges with the source.  Returns: the VMA, or NULL on -ENOMEM.
+ * redirected when the source itself was absorbed, DONTUNMAP or not
+ * (@keep_source is ignored: the host merges with the source, R4.21).
+ * Returns: the VMA, or NULL on -ENOMEM.
  */
 AVM_INTERNAL struct avm_vma *vma_copy(struct avm_vma **vmap, unsigned long addr,
 				      unsigned long len, unsigned long pgoff, bool keep_source);

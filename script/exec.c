@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -766,15 +767,19 @@ static int resolve(struct script_state *st, const struct avm_op *op, struct op_r
 	c->flags = op->flags;
 	c->advice = op->advice;
 	c->value = op->value;
-	c->index = op->index;
 	if (op->proc[0] && get_proc(st, op->proc, &c->pid, res))
 		return -1;
-	if (op->handle[0] && get_handle(st, op->handle, &c->handle, res))
-		return -1;
+	/* handle, index and len2 share storage with other kinds' fields (scenario.h). */
+	if (op->kind == AVM_OP_UNPIN || op->kind == AVM_OP_PIN_READ ||
+	    op->kind == AVM_OP_PIN_WRITE) {
+		c->index = op->index;
+		if (get_handle(st, op->handle, &c->handle, res))
+			return -1;
+	}
 	if (!op->addr.none && eval(st, &op->addr, &c->addr, res))
 		return -1;
 	if (eval(st, &op->addr2, &c->addr2, res) || eval(st, &op->len, &c->len, res) ||
-	    eval(st, &op->len2, &c->len2, res))
+	    (op->kind == AVM_OP_MREMAP && eval(st, &op->len2, &c->len2, res)))
 		return -1;
 	if (check_len(st, c->len, res) || check_len(st, c->len2, res))
 		return -1;
@@ -946,7 +951,9 @@ static int run_op(struct script_state *st, const struct avm_op *op, struct op_re
 
 int script_exec_op(struct script_state *st, const struct avm_op *op, struct op_result *res)
 {
-	memset(res, 0, sizeof(*res));
+	/* Everything but the message buffer: zeroing 512 bytes per line shows in traces. */
+	memset(res, 0, offsetof(struct op_result, msg));
+	res->msg[0] = 0;
 	res->status = SCRIPT_OK;
 	res->status = run_op(st, op, res);
 	if (res->status != SCRIPT_ERROR && st->opt.validate) {
@@ -957,6 +964,39 @@ int script_exec_op(struct script_state *st, const struct avm_op *op, struct op_r
 	return res->status;
 }
 
+/*
+ * Run one op of a scenario and report it as "file:line:col: ...".
+ * Returns: 0 go on, 1 an expectation failed (go on), 2 stop (script error).
+ */
+static int run_reported(struct script_state *st, const char *file, const struct avm_op *op,
+			unsigned *ne, unsigned *nf)
+{
+	struct op_result res;
+	int s = script_exec_op(st, op, &res);
+
+	if (op->kind == AVM_OP_EXPECT || op->result.given)
+		(*ne)++;
+	/* Keep shows and reports in source order when both go to a terminal. */
+	if (st->opt.out && (s != SCRIPT_OK || res.msg[0]))
+		fflush(st->opt.out);
+	if (s == SCRIPT_ERROR) {
+		if (st->opt.err)
+			fprintf(st->opt.err, "%s:%d:%d: error: %s\n", file, op->line, op->col,
+				res.msg);
+		return 2;
+	}
+	if (s == SCRIPT_EXPECT_FAILED) {
+		(*nf)++;
+		if (st->opt.err)
+			fprintf(st->opt.err, "%s:%d:%d: FAIL: %s\n", file, op->line, op->col,
+				res.msg);
+		return 1;
+	}
+	if (res.msg[0] && st->opt.err && !st->opt.quiet)
+		fprintf(st->opt.err, "%s:%d:%d: note: %s\n", file, op->line, op->col, res.msg);
+	return 0;
+}
+
 int script_run(struct script_state *st, const struct scenario *sc, unsigned *nexpect,
 	       unsigned *nfail)
 {
@@ -964,34 +1004,65 @@ int script_run(struct script_state *st, const struct scenario *sc, unsigned *nex
 	int rc = 0;
 
 	for (size_t i = 0; i < sc->nops; i++) {
-		const struct avm_op *op = &sc->ops[i];
-		struct op_result res;
-		int s = script_exec_op(st, op, &res);
-		bool checked = op->kind == AVM_OP_EXPECT || op->result.given;
-
-		if (checked)
-			ne++;
-		/* Keep shows and reports in source order when both go to a terminal. */
-		if (st->opt.out && (s != SCRIPT_OK || res.msg[0]))
-			fflush(st->opt.out);
-		if (s == SCRIPT_ERROR) {
-			if (st->opt.err)
-				fprintf(st->opt.err, "%s:%d:%d: error: %s\n", sc->file, op->line, op->col,
-					res.msg);
-			rc = 2;
+		int r = run_reported(st, sc->file, &sc->ops[i], &ne, &nf);
+		if (r > rc)
+			rc = r;
+		if (r == 2)
 			break;
-		}
-		if (s == SCRIPT_EXPECT_FAILED) {
-			nf++;
-			rc = 1;
-			if (st->opt.err)
-				fprintf(st->opt.err, "%s:%d:%d: FAIL: %s\n", sc->file, op->line, op->col,
-					res.msg);
-		} else if (res.msg[0] && st->opt.err && !st->opt.quiet) {
-			fprintf(st->opt.err, "%s:%d:%d: note: %s\n", sc->file, op->line, op->col,
-				res.msg);
-		}
 	}
+	if (nexpect)
+		*nexpect = ne;
+	if (nfail)
+		*nfail = nf;
+	return rc;
+}
+
+int script_run_text(struct script_state *st, const char *file, const char *text, size_t len,
+		    unsigned *nexpect, unsigned *nfail, struct script_error *perr)
+{
+	struct scenario_stream *s = malloc(sizeof(*s));
+	struct avm_op *op;
+	unsigned ne = 0, nf = 0;
+	int r, rc = 0;
+
+	memset(perr, 0, sizeof(*perr));
+	if (!s) {
+		snprintf(perr->file, sizeof(perr->file), "%s", file);
+		perr->line = perr->col = 1;
+		snprintf(perr->msg, sizeof(perr->msg), "out of memory");
+		return -1;
+	}
+	/* Pass 1: the syntax of every line, so nothing runs if one is wrong. */
+	scenario_stream_init(s, file, text, len);
+	s->p.lean = true;
+	while ((r = scenario_stream_next(s, &op, perr)) > 0)
+		;
+	scenario_stream_free(s);
+	if (r < 0) {
+		free(s);
+		return -1;
+	}
+	/* Pass 2: parse again and run each op as it comes; one op in memory. */
+	scenario_stream_init(s, file, text, len);
+	s->p.lean = true;
+	while ((r = scenario_stream_next(s, &op, perr)) > 0) {
+		int x = run_reported(st, s->p.file, op, &ne, &nf);
+		if (x > rc)
+			rc = x;
+		if (x == 2)
+			break;
+	}
+	if (r < 0) {
+		/* Only out of memory can fail here: the text parsed once already. */
+		if (st->opt.err) {
+			char msg[512];
+			script_error_format(perr, msg, sizeof(msg));
+			fprintf(st->opt.err, "%s\n", msg);
+		}
+		rc = 2;
+	}
+	scenario_stream_free(s);
+	free(s);
 	if (nexpect)
 		*nexpect = ne;
 	if (nfail)

@@ -147,6 +147,18 @@ int script_exec_op(struct script_state *st, const struct avm_op *op, struct op_r
 int script_run(struct script_state *st, const struct scenario *sc, unsigned *nexpect,
 	       unsigned *nfail);
 
+/*
+ * Run a scenario text (scenario_read()) as a stream: the whole text is
+ * parsed once for syntax (a wrong line means nothing runs), then parsed
+ * again op by op, each op run and dropped at once, so memory does not grow
+ * with the length of the text.  Reports and return values as
+ * script_run(); @file names the text in them.
+ * Returns: 0, 1 or 2 as script_run(), or -1 with *perr filled if a line
+ * does not parse (nothing ran).
+ */
+int script_run_text(struct script_state *st, const char *file, const char *text, size_t len,
+		    unsigned *nexpect, unsigned *nfail, struct script_error *perr);
+
 /* Called at every `checkpoint` line (cli/dot.c draws the world there). */
 void script_set_checkpoint_hook(struct script_state *st,
 				void (*fn)(struct script_state *st, const struct avm_op *op,

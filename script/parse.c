@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "scenario.h"
 
 #define MAX_TOKENS 64
-#define MAX_LINE 4096
+#define MAX_LINE SCRIPT_MAX_LINE
 
 struct tok {
 	const char *s; /* points into the tokenizer's copy of the line */
@@ -234,9 +235,10 @@ static int expected(struct lexer *lx, const struct tok *t, const char *what)
 	return set_error(lx, tok_col(lx, t), "expected %s, got %s", what, tokdesc(t, d, sizeof(d)));
 }
 
-static bool is_tok(const struct tok *t, const char *s)
+/* The first byte decides most comparisons: keyword tables are walked per line. */
+static inline bool is_tok(const struct tok *t, const char *s)
 {
-	return t && !strcmp(t->s, s);
+	return t && t->s[0] == s[0] && !strcmp(t->s, s);
 }
 
 /* ---- tokenizer ------------------------------------------------------ */
@@ -244,6 +246,22 @@ static bool is_tok(const struct tok *t, const char *s)
 static bool is_op_char(char c)
 {
 	return c == '=' || c == '!' || c == '<' || c == '>';
+}
+
+/*
+ * Continues a word: printable ASCII except blanks, '#' and the operator
+ * characters '!' '<' '=' '>'.  One table load per byte instead of four
+ * compares and isprint(): the tokenizer sees every byte of traces of
+ * millions of lines.  (The program runs in the "C" locale: isprint is
+ * 0x20..0x7e.)  word_tab[c - 0x20] is 'x' for a word byte.
+ */
+static inline bool is_word_char(char ch)
+{
+	static const char word_tab[] = "..x.xxxxxxxxxxxxxxxxxxxxxxxx...x"
+				       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+	unsigned int c = (unsigned char)ch - 0x20u;
+
+	return c < sizeof(word_tab) - 1 && word_tab[c] == 'x';
 }
 
 /*
@@ -302,9 +320,12 @@ static int tokenize(struct lexer *lx, const char *line)
 			if (i < len && (line[i] == '=' || (c == '=' && line[i] == '>')))
 				*o++ = line[i++];
 		} else {
-			while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '#' &&
-			       !is_op_char(line[i]) && isprint((unsigned char)line[i]))
-				*o++ = line[i++];
+			size_t e = i + 1; /* line[i] is a word byte: printable, not special */
+			while (e < len && is_word_char(line[e]))
+				e++;
+			memcpy(o, line + i, e - i);
+			o += e - i;
+			i = e;
 		}
 		*o++ = 0;
 		lx->eol_col = (int)i + 1;
@@ -324,6 +345,19 @@ static bool is_ident(const char *s)
 	return true;
 }
 
+/* 0-9, a-f, A-F as their value; anything else 99 (above every base). */
+static inline int digit_value(char ch)
+{
+	unsigned char c = (unsigned char)ch;
+
+	if ((unsigned)(c - '0') < 10u)
+		return c - '0';
+	c |= 0x20; /* lower case */
+	if ((unsigned)(c - 'a') < 6u)
+		return c - 'a' + 10;
+	return 99;
+}
+
 /*
  * Parse a number with optional suffix from s[0..n): decimal or 0x hex;
  * k, m, g (x 1024^i) or p (pages).  Returns: 0, or -1 if malformed or
@@ -331,30 +365,29 @@ static bool is_ident(const char *s)
  */
 static int parse_number(const char *s, size_t n, uint64_t *out)
 {
-	uint64_t v = 0, mul = 1;
+	uint64_t v = 0, mul = 1, limit = UINT64_MAX / 10;
 	size_t i = 0;
 	int base = 10, digits = 0;
 
 	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
+		limit = UINT64_MAX / 16;
 		i = 2;
 	}
 	for (; i < n; i++) {
-		int d;
-		char c = s[i];
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (base == 16 && c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (base == 16 && c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else if (c == '_')
-			continue; /* 0x7f00_0000_0000 */
-		else
+		int d = digit_value(s[i]);
+		if (d >= base) {
+			if (s[i] == '_')
+				continue; /* 0x7f00_0000_0000 */
 			break;
-		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+		}
+		/* No division per digit: compare with the precomputed limit first. */
+		if (v > limit)
 			return -1;
-		v = v * (uint64_t)base + (uint64_t)d;
+		v = v * (uint64_t)base;
+		if (v > UINT64_MAX - (uint64_t)d)
+			return -1;
+		v += (uint64_t)d;
 		digits++;
 	}
 	if (!digits)
@@ -866,6 +899,10 @@ static const struct {
 	enum avm_op_kind kind;
 	int advice; /* for aliases of madvise */
 } proc_cmds[] = {
+	/* Accesses first: traces are mostly reads and writes (searched in order). */
+	{ "write", AVM_OP_WRITE, -1 },
+	{ "read", AVM_OP_READ, -1 },
+	{ "touch", AVM_OP_TOUCH, -1 },
 	{ "fork", AVM_OP_FORK, -1 },
 	{ "exit", AVM_OP_EXIT, -1 },
 	{ "mmap", AVM_OP_MMAP, -1 },
@@ -877,9 +914,6 @@ static const struct {
 	{ "mlock", AVM_OP_MLOCK, -1 },
 	{ "munlock", AVM_OP_MUNLOCK, -1 },
 	{ "name", AVM_OP_NAME, -1 },
-	{ "read", AVM_OP_READ, -1 },
-	{ "write", AVM_OP_WRITE, -1 },
-	{ "touch", AVM_OP_TOUCH, -1 },
 	{ "pin", AVM_OP_PIN, -1 },
 	{ "ref", AVM_OP_REF, -1 },
 	{ "uffd-register", AVM_OP_UFFD_REGISTER, -1 },
@@ -1226,7 +1260,8 @@ int script_parser_feed(struct script_parser *p, const char *line, struct avm_op 
 			avm_op_free(&out[0]);
 		return -1;
 	}
-	if (r == 1)
+	/* Lean parsers (streaming runs) keep the text only where --echo shows it. */
+	if (r == 1 && (!p->lean || out[n].kind == AVM_OP_SHOW))
 		out[n].src = src_copy(line);
 	if (r == 1 && out[n].kind == AVM_OP_EXPECT && out[n].expect == AVM_EXPECT_MAPS) {
 		p->pending = out[n];
@@ -1241,6 +1276,85 @@ int script_parser_finish(struct script_parser *p, struct avm_op *out)
 	if (!p->has_pending)
 		return 0;
 	take_pending(p, out);
+	return 1;
+}
+
+/* ---- streams: one op at a time ------------------------------------------ */
+
+void scenario_stream_init(struct scenario_stream *s, const char *file, const char *text,
+			  size_t len)
+{
+	memset(s, 0, offsetof(struct scenario_stream, line));
+	script_parser_init(&s->p, file);
+	s->text = text;
+	s->len = len;
+}
+
+static void stream_drop_ready(struct scenario_stream *s)
+{
+	for (int k = 0; k < s->n; k++)
+		avm_op_free(&s->ops[k]);
+	s->n = s->next = 0;
+}
+
+void scenario_stream_free(struct scenario_stream *s)
+{
+	stream_drop_ready(s);
+	script_parser_reset(&s->p);
+}
+
+/* Fill *err for the line about to be fed (the position the parser has not counted yet). */
+static int stream_error(struct scenario_stream *s, struct script_error *err, int col)
+{
+	s->pos = s->len;
+	s->finished = true;
+	snprintf(err->file, sizeof(err->file), "%s", s->p.file);
+	err->line = s->p.line + 1;
+	err->col = col;
+	return -1;
+}
+
+int scenario_stream_next(struct scenario_stream *s, struct avm_op **op,
+			 struct script_error *err)
+{
+	while (s->next == s->n) {
+		const char *start, *nl, *nul;
+		size_t n;
+		int r;
+
+		stream_drop_ready(s);
+		if (s->pos >= s->len) {
+			if (s->finished)
+				return 0;
+			s->finished = true;
+			s->n = script_parser_finish(&s->p, &s->ops[0]);
+			continue;
+		}
+		start = s->text + s->pos;
+		nl = memchr(start, '\n', s->len - s->pos);
+		n = nl ? (size_t)(nl - start) : s->len - s->pos;
+		if ((nul = memchr(start, 0, n))) {
+			snprintf(err->msg, sizeof(err->msg), "expected text, got a NUL byte");
+			return stream_error(s, err, (int)(nul - start) + 1);
+		}
+		if (n > MAX_LINE) {
+			snprintf(err->msg, sizeof(err->msg),
+				 "expected a line of at most %d bytes, got %zu", MAX_LINE, n);
+			return stream_error(s, err, MAX_LINE + 1);
+		}
+		memcpy(s->line, start, n);
+		s->line[n] = 0;
+		s->pos += n + 1;
+		r = script_parser_feed(&s->p, s->line, s->ops, err);
+		if (r < 0) {
+			script_parser_reset(&s->p);
+			s->pos = s->len;
+			s->finished = true;
+			return -1;
+		}
+		s->n = r;
+	}
+	*op = &s->ops[s->next++];
 	return 1;
 }
 
@@ -1272,73 +1386,51 @@ void scenario_free(struct scenario *sc)
 int scenario_parse(const char *file, const char *text, size_t len, struct scenario *sc,
 		   struct script_error *err)
 {
-	struct script_parser p;
-	char line[MAX_LINE + 2];
-	size_t i = 0;
+	struct scenario_stream *s = malloc(sizeof(*s));
+	struct avm_op *op;
+	int r;
 
 	memset(sc, 0, sizeof(*sc));
 	snprintf(sc->file, sizeof(sc->file), "%s", file ? file : "<input>");
-	script_parser_init(&p, sc->file);
-	while (i < len) {
-		struct avm_op ops[2];
-		size_t e = i, n;
-		int r;
-		while (e < len && text[e] != '\n')
-			e++;
-		n = e - i;
-		if (memchr(text + i, 0, n)) {
-			snprintf(err->file, sizeof(err->file), "%s", sc->file);
-			err->line = p.line + 1;
-			err->col = (int)((const char *)memchr(text + i, 0, n) - (text + i)) + 1;
-			snprintf(err->msg, sizeof(err->msg), "expected text, got a NUL byte");
-			goto fail;
-		}
-		if (n > MAX_LINE) {
-			snprintf(err->file, sizeof(err->file), "%s", sc->file);
-			err->line = p.line + 1;
-			err->col = MAX_LINE + 1;
-			snprintf(err->msg, sizeof(err->msg),
-				 "expected a line of at most %d bytes, got %zu", MAX_LINE, n);
-			goto fail;
-		}
-		memcpy(line, text + i, n);
-		line[n] = 0;
-		i = e + 1;
-		r = script_parser_feed(&p, line, ops, err);
-		if (r < 0)
-			goto fail;
-		for (int k = 0; k < r; k++) {
-			if (push_op(sc, &ops[k])) {
-				for (; k < r; k++)
-					avm_op_free(&ops[k]);
-				snprintf(err->msg, sizeof(err->msg), "out of memory");
-				goto fail;
-			}
-		}
+	if (!s) {
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "%s", sc->file);
+		err->line = err->col = 1;
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
+		return -1;
 	}
-	{
-		struct avm_op op;
-		if (script_parser_finish(&p, &op) && push_op(sc, &op)) {
-			avm_op_free(&op);
-			goto fail;
+	scenario_stream_init(s, sc->file, text, len);
+	while ((r = scenario_stream_next(s, &op, err)) > 0) {
+		if (push_op(sc, op)) {
+			snprintf(err->file, sizeof(err->file), "%s", sc->file);
+			err->line = op->line;
+			err->col = 1;
+			snprintf(err->msg, sizeof(err->msg), "out of memory");
+			r = -1;
+			break;
 		}
+		/* The scenario owns the heap parts now. */
+		op->text = NULL;
+		op->src = NULL;
+	}
+	scenario_stream_free(s);
+	free(s);
+	if (r < 0) {
+		scenario_free(sc);
+		return -1;
 	}
 	return 0;
-fail:
-	script_parser_reset(&p);
-	scenario_free(sc);
-	return -1;
 }
 
-int scenario_load(const char *path, struct scenario *sc, struct script_error *err)
+int scenario_read(const char *path, char **text, size_t *len, struct script_error *err)
 {
 	bool is_stdin = !strcmp(path, "-");
 	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int r;
+	size_t n = 0, cap = 0;
 
-	memset(sc, 0, sizeof(*sc));
+	*text = NULL;
+	*len = 0;
 	memset(err, 0, sizeof(*err));
 	snprintf(err->file, sizeof(err->file), "%s", is_stdin ? "<stdin>" : path);
 	if (!f) {
@@ -1347,31 +1439,47 @@ int scenario_load(const char *path, struct scenario *sc, struct script_error *er
 	}
 	for (;;) {
 		size_t got;
-		if (len + 4096 > cap) {
+		if (n + 4096 > cap) {
 			char *nb;
 			cap = cap ? cap * 2 : 65536;
 			nb = realloc(buf, cap);
 			if (!nb) {
 				snprintf(err->msg, sizeof(err->msg), "out of memory");
-				r = -1;
-				goto out;
+				goto fail;
 			}
 			buf = nb;
 		}
-		got = fread(buf + len, 1, cap - len, f);
-		len += got;
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
 		if (!got)
 			break;
 	}
 	if (ferror(f)) {
 		snprintf(err->msg, sizeof(err->msg), "read error: %s", strerror(errno));
-		r = -1;
-		goto out;
+		goto fail;
 	}
-	r = scenario_parse(is_stdin ? "<stdin>" : path, buf ? buf : "", len, sc, err);
-out:
+	if (!is_stdin)
+		fclose(f);
+	*text = buf;
+	*len = n;
+	return 0;
+fail:
 	free(buf);
 	if (!is_stdin)
 		fclose(f);
+	return -1;
+}
+
+int scenario_load(const char *path, struct scenario *sc, struct script_error *err)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	memset(sc, 0, sizeof(*sc));
+	if (scenario_read(path, &buf, &len, err))
+		return -1;
+	r = scenario_parse(!strcmp(path, "-") ? "<stdin>" : path, buf ? buf : "", len, sc, err);
+	free(buf);
 	return r;
 }

@@ -21,6 +21,7 @@
 
 #define AVM_SYM_MAX 32   /* longest process / symbol name + 1 */
 #define AVM_ANON_NAME_MAX 80 /* ANON_VMA_NAME_MAX_LEN, terminator included */
+#define SCRIPT_MAX_LINE 4096 /* longest line, in bytes */
 
 enum avm_op_kind {
 	AVM_OP_NONE = 0,
@@ -140,18 +141,22 @@ struct avm_result_spec {
 	int64_t moved;
 };
 
-/* One operation: one non-blank, non-comment line (or a maps block). */
+/*
+ * One operation: one non-blank, non-comment line (or a maps block).
+ *
+ * Fields that only some kinds use share storage (the anonymous union): read
+ * them only for those kinds.  Everything outside the union is zero when a
+ * kind does not use it.  (Ops are copied by value: scenario_parse() keeps
+ * millions of them for `anonvm diff`; this layout is 456 bytes, not 616.)
+ */
 struct avm_op {
 	enum avm_op_kind kind;
 	int line, col;              /* source position of the first token */
 	char bind[AVM_SYM_MAX];     /* `NAME =` on the left, or "" */
 	char proc[AVM_SYM_MAX];     /* the subject process, or "" */
-	char proc2[AVM_SYM_MAX];    /* second process (same-frame, anon_vma) */
-	char handle[AVM_SYM_MAX];   /* pin handle name (unpin, pin-read/-write) */
 
 	struct avm_expr addr;       /* mmap ADDR, munmap ADDR, uffd-move DST, ... */
 	struct avm_expr len;        /* LEN; mremap OLDLEN */
-	struct avm_expr len2;       /* mremap NEWLEN */
 	struct avm_expr addr2;      /* mremap fixed NEW; uffd-move SRC; second address */
 
 	int prot;                   /* AVM_PROT_* */
@@ -159,21 +164,34 @@ struct avm_op {
 				     * mlock MLOCK_ONFAULT, pin AVM_FOLL_*,
 				     * touch: 1 = write */
 	int advice;                 /* AVM_MADV_* */
-	uint64_t value;             /* write V, pin-write V, reclaim N, set N, index I */
-	uint64_t index;             /* pin-read / pin-write I */
-	char name[AVM_ANON_NAME_MAX]; /* name STR, set KEY, checkpoint label; name "" = none */
+	uint64_t value;             /* write V, pin-write V, reclaim N, set N */
+	enum avm_expect_kind expect; /* AVM_OP_EXPECT */
+	enum avm_show_kind show;    /* AVM_OP_SHOW */
 	bool name_none;             /* `name ADDR LEN none`: clear the name */
 
-	/* expect / show */
-	enum avm_expect_kind expect;
-	enum avm_show_kind show;
-	enum avm_page_pred pred;
-	bool negate;                /* expect P not STATE A */
-	enum avm_cmp cmp;
-	struct avm_expr rhs;        /* right-hand side N / V / expression */
-	bool rhs_page;              /* rhs written page(EXPR): value is EXPR >> 12 */
-	bool expect_none;           /* anon_vma == none */
-	char field[AVM_SYM_MAX];    /* stat / mm field name */
+	union {
+		/* AVM_OP_EXPECT */
+		struct {
+			char proc2[AVM_SYM_MAX]; /* second process (same-frame, anon_vma) */
+			struct avm_expr rhs;     /* right-hand side N / V / expression */
+			char field[AVM_SYM_MAX]; /* stat / mm field name */
+			enum avm_page_pred pred;
+			enum avm_cmp cmp;
+			bool negate;             /* expect P not STATE A */
+			bool rhs_page;           /* rhs written page(EXPR): value is EXPR >> 12 */
+			bool expect_none;        /* anon_vma == none */
+		};
+		/* AVM_OP_NAME (STR; "" with name_none), AVM_OP_SET (key), AVM_OP_CHECKPOINT (label) */
+		char name[AVM_ANON_NAME_MAX];
+		/* AVM_OP_UNPIN, AVM_OP_PIN_READ, AVM_OP_PIN_WRITE */
+		struct {
+			char handle[AVM_SYM_MAX]; /* pin handle name */
+			uint64_t index;           /* pin-read / pin-write I */
+		};
+		/* AVM_OP_MREMAP */
+		struct avm_expr len2;       /* NEWLEN */
+	};
+
 	char *text;                 /* expect maps: the expected lines, '\n'-separated */
 	char *src;                  /* the source line, comment and blanks trimmed (heap) */
 
@@ -205,6 +223,11 @@ struct script_parser {
 	struct avm_op pending; /* an open `expect maps` block */
 	bool has_pending;
 	size_t text_len, text_cap;
+	/*
+	 * Lean: fill avm_op.src only for `show` ops (all --echo prints); set
+	 * by streaming runs to spare a heap copy per line.  Default false.
+	 */
+	bool lean;
 };
 
 void script_parser_init(struct script_parser *p, const char *file);
@@ -229,6 +252,39 @@ int scenario_parse(const char *file, const char *text, size_t len, struct scenar
 		   struct script_error *err);
 /* Read and parse a file ("-" = stdin).  Returns: 0 or -1 with *err. */
 int scenario_load(const char *path, struct scenario *sc, struct script_error *err);
+/*
+ * Read a whole file ("-" = stdin) into *text (heap, free() it; not
+ * NUL-terminated; NULL when empty) and *len.  Returns: 0 or -1 with *err.
+ */
+int scenario_read(const char *path, char **text, size_t *len, struct script_error *err);
+
+/*
+ * A scenario text as a stream of ops, one at a time, without keeping them
+ * all (`anonvm run` on traces of millions of lines).  The same ops, in
+ * the same order, with the same errors as scenario_parse(), which is built
+ * on it.  @text must outlive the stream.
+ */
+struct scenario_stream {
+	struct script_parser p;   /* p.lean may be set after init */
+	const char *text;
+	size_t len, pos;
+	struct avm_op ops[2];     /* ops[next..n) are ready */
+	int n, next;
+	bool finished;            /* script_parser_finish() was called */
+	char line[SCRIPT_MAX_LINE + 2];
+};
+
+void scenario_stream_init(struct scenario_stream *s, const char *file, const char *text,
+			  size_t len);
+/*
+ * Returns: 1 and *op (owned by the stream, valid until the next call; the
+ * caller may take its heap parts by setting op->text / op->src to NULL),
+ * 0 at the end, or -1 with *err filled (the stream is then finished).
+ */
+int scenario_stream_next(struct scenario_stream *s, struct avm_op **op,
+			 struct script_error *err);
+/* Release whatever the stream still holds (after the end, an error, or early). */
+void scenario_stream_free(struct scenario_stream *s);
 void scenario_free(struct scenario *sc);
 void avm_op_free(struct avm_op *op);
 

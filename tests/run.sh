@@ -6,11 +6,12 @@
 #      `anonvm run --validate` (one test per file)
 #   3. the fuzz corpus (fuzz/corpus) replayed through the harness, built
 #      without libFuzzer against the ASan objects
-#   4. the host-oracle suite, if tests/host/run.sh exists
-#   5. unit + scenarios again with the ASan+UBSan build
+#   4. `anonvm bench --quick --verify` (one test: every case's digest)
+#   5. the host-oracle suite, if tests/host/run.sh exists
+#   6. unit + scenarios again with the ASan+UBSan build
 #
 # Ends with one line "N passed, N failed, N skipped" (sums over suites) and
-# exits non-zero if anything failed.  `--only-asan` runs 3 and 5 only.
+# exits non-zero if anything failed.  `--only-asan` runs 3 and 6 only.
 #
 # Per-scenario directives (in the file's comments):
 #   # run: OPTIONS         extra options for `anonvm run` (e.g. --host-like)
@@ -128,6 +129,24 @@ run_corpus() {
 	add corpus "${n:-0}" "$bad" 0
 }
 
+# `anonvm bench --quick --verify`: every benchmark case at tiny sizes, its
+# final state checked against its digest and the validator (one test).
+run_bench_quick() {
+	local bin=$B/anonvm out
+	if [[ ! -x $bin ]]; then
+		add bench-quick 0 1 0
+		failures+=("bench-quick: $bin not built")
+		return
+	fi
+	if out=$("$bin" bench --quick --verify 2>&1); then
+		add bench-quick 1 0 0
+	else
+		echo "$out" | tail -5 | sed 's/^/  bench-quick: /'
+		add bench-quick 0 1 0
+		failures+=("bench-quick: anonvm bench --quick --verify failed")
+	fi
+}
+
 run_host() {
 	local out p f s host_timeout=${HOST_TIMEOUT:-900}
 	# CI must finish in 20 minutes, builds included.
@@ -156,6 +175,7 @@ run_host() {
 if ((!only_asan)); then
 	run_unit "$B" unit
 	run_scenarios "$B/anonvm" scenarios
+	run_bench_quick
 	run_host
 fi
 run_corpus

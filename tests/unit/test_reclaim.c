@@ -354,19 +354,31 @@ TEST(test_reclaim_clock_second_chance)
 }
 
 /* Shared anonymous (shmem) pages are left alone by pageout (model limit). */
-TEST(test_r13_6_pageout_shmem_noop)
+/*
+ * R13.6 / R11.6 (host): MADV_PAGEOUT writes a shmem page mapped only by the
+ * caller to swap; the PTE is simply cleared (shmem keeps the swap entry in
+ * its page cache) and a fault reads it back.
+ */
+TEST(test_r13_6_pageout_shmem_swaps_out)
 {
 	struct avm_world *w = test_world();
 	struct avm_page_info pi;
 	unsigned long out;
+	uint64_t v;
 	int pid = avm_spawn(w);
 
 	ASSERT_OK(avm_mmap(w, pid, X, P(1), RW, AVM_MAP_SHARED | AVM_MAP_ANONYMOUS | AVM_MAP_FIXED,
 			   &out));
 	ASSERT_OK(avm_write(w, pid, X, 1));
+	unsigned long used = avm_frames_used(w);
 	ASSERT_OK(avm_madvise(w, pid, X, P(1), AVM_MADV_PAGEOUT));
 	ASSERT_TRUE(page(w, pid, X, &pi));
-	ASSERT_EQ(pi.state, AVM_PAGE_PRESENT);
+	ASSERT_EQ(pi.state, AVM_PAGE_NONE);
+	ASSERT_EQ(avm_frames_used(w), used - 1);
+	ASSERT_EQ(avm_swap_used(w), 1);
+	ASSERT_OK(avm_read(w, pid, X, &v));
+	ASSERT_EQ(v, 1);
+	ASSERT_EQ(avm_swap_used(w), 0);
 	ASSERT_EQ(avm_madvise(w, pid, X, P(1), AVM_MADV_FREE), -EINVAL);
 	VALIDATE(w);
 	avm_world_free(w);
