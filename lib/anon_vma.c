@@ -88,6 +88,11 @@ static struct avm_anon_vma *anon_vma_alloc(struct avm_world *w)
 
 	if (!av)
 		return NULL;
+	av->handle = mapping_register(w, av);
+	if (!av->handle) {
+		avm_free(w, av, sizeof(*av));
+		return NULL;
+	}
 	av->refcount = 1;
 	av->root = av->parent = av;
 	av->id = w->next_anon_vma_id++;
@@ -101,6 +106,7 @@ static void anon_vma_free(struct avm_world *w, struct avm_anon_vma *av)
 {
 	AVM_ASSERT(av->rb_root.root == NULL);
 	list_del(&av->all);
+	mapping_unregister(w, av->handle);
 	w->nr_anon_vmas--;
 	w->stats.anon_vma_free++;
 	avm_free(w, av, sizeof(*av));
@@ -376,7 +382,7 @@ void rmap_add_new_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *v
 
 	AVM_ASSERT(vma->anon_vma && f->mapcount == 0 && !(f->flags & (FRAME_ANON | FRAME_SHMEM)));
 	/* R18.1: exclusive folios go to the VMA's own anon_vma, others to the root. */
-	f->mapping = exclusive ? vma->anon_vma : vma->anon_vma->root;
+	frame_set_mapping(f, exclusive ? vma->anon_vma->handle : vma->anon_vma->root->handle);
 	f->flags |= FRAME_ANON;
 	if (!(vma->vm_flags & AVM_VM_DROPPABLE))
 		f->flags |= FRAME_SWAPBACKED;
@@ -384,7 +390,7 @@ void rmap_add_new_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *v
 		f->flags |= FRAME_ANON_EXCLUSIVE;
 	else
 		f->flags &= ~FRAME_ANON_EXCLUSIVE;
-	f->index = linear_page_index(vma, addr);
+	frame_set_index(f, linear_page_index(vma, addr));
 	f->mapcount = 1;
 }
 
@@ -396,8 +402,9 @@ void rmap_add_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *vma,
 	AVM_ASSERT(f->flags & FRAME_ANON);
 	/* R18.2: same anon_vma tree, and the address R2.4 predicts. */
 	AVM_ASSERT_INTERNAL(vma->anon_vma &&
-			    ((struct avm_anon_vma *)f->mapping)->root == vma->anon_vma->root);
-	AVM_ASSERT_INTERNAL(f->index == linear_page_index(vma, addr));
+			    ((struct avm_anon_vma *)frame_mapping(w, f))->root ==
+				    vma->anon_vma->root);
+	AVM_ASSERT_INTERNAL(frame_index(f) == linear_page_index(vma, addr));
 	(void)addr;
 	f->mapcount++;
 	if (exclusive)
@@ -460,14 +467,14 @@ void rmap_move_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *vma)
 	struct avm_frame *f = frame(w, pfn);
 
 	AVM_ASSERT((f->flags & FRAME_ANON) && vma->anon_vma);
-	f->mapping = vma->anon_vma;
+	frame_set_mapping(f, vma->anon_vma->handle);
 }
 
 struct avm_anon_vma *rmap_folio_anon_vma(struct avm_world *w, unsigned long pfn)
 {
 	struct avm_frame *f = frame(w, pfn);
 
-	return (f->flags & FRAME_ANON) ? f->mapping : NULL;
+	return (f->flags & FRAME_ANON) ? frame_mapping(w, f) : NULL;
 }
 
 uint64_t *rmap_pte_maps(struct avm_vma *vma, unsigned long addr, unsigned long pfn)
@@ -519,8 +526,8 @@ void rmap_walk(struct avm_world *w, unsigned long pfn, const struct rmap_walk_co
 	/* A frame nobody maps has no stable anon_vma (R11.3). */
 	if (!(f->flags & FRAME_ANON) || f->mapcount == 0)
 		return;
-	struct avm_anon_vma *av = f->mapping;
-	struct walk_state ws = { w, pfn, (unsigned long)f->index, rwc, false };
+	struct avm_anon_vma *av = frame_mapping(w, f);
+	struct walk_state ws = { w, pfn, frame_index(f), rwc, false };
 
 	w->stats.rmap_walks++;
 	walk_subtree(av->rb_root.root, &ws);

@@ -173,8 +173,8 @@ static int shmem_swapin(struct avm_world *w, struct avm_shmem *sh, unsigned long
 	}
 	struct avm_frame *f = frame(w, pfn);
 	f->flags = (f->flags & FRAME_MLOCKED) | FRAME_SHMEM | FRAME_SWAPBACKED | FRAME_DIRTY;
-	f->mapping = sh;
-	f->index = pgoff;
+	frame_set_mapping(f, sh->handle);
+	frame_set_index(f, pgoff);
 	*slot = pfn;
 	swap_free(w, s);
 	return 0;
@@ -221,8 +221,8 @@ static int shmem_fault(struct avm_mm *mm, struct avm_vma *vma, unsigned long add
 		/* The page cache holds the frame_alloc() reference. */
 		struct avm_frame *f = frame(w, pfn);
 		f->flags = FRAME_SHMEM | FRAME_SWAPBACKED;
-		f->mapping = sh;
-		f->index = pgoff;
+		frame_set_mapping(f, sh->handle);
+		frame_set_index(f, pgoff);
 		*slot = pfn;
 	}
 	shmem_map(mm, vma, pfn, ptep, write);

@@ -36,7 +36,8 @@ static int chunk_add(struct avm_world *w)
 		avm_free(w, w->frame_chunks, n * sizeof(*arr)); /* capacity was n */
 		w->frame_chunks = arr;
 	}
-	struct avm_frame *chunk = avm_zalloc(w, CHUNK_BYTES);
+	/* Cache-line aligned: no frame straddles two lines. */
+	struct avm_frame *chunk = avm_zalloc_aligned(w, CHUNK_BYTES, 64);
 	if (!chunk)
 		return -ENOMEM; /* the grown array is kept; harmless */
 	w->frame_chunks[n] = chunk;

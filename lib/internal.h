@@ -183,18 +183,26 @@ struct avm_radix {
 
 /*
  * A physical frame (small folio).  Frames live in fixed chunks so pointers
- * stay valid; pfn 0 is the shared zero page.  40 bytes: fault and fork
- * paths read refcount/mapcount/flags; rmap reads mapping/index.
+ * stay valid; pfn 0 is the shared zero page.  32 bytes, two to a cache
+ * line (chunks are 64-byte aligned): fault, fork and zap paths read
+ * refcount/mapcount/flags; rmap reads mapping and index, packed into one
+ * word: folio->mapping as a 28-bit handle (w->mappings, 0 = none) above
+ * folio->index in 36 bits (page.h frame_mapping(), frame_index()).
  */
 struct avm_frame {
 	uint32_t refcount; /* 0 = free; +1 per PTE, +1 swap cache, +1024 per pin */
 	int32_t mapcount;  /* PTEs mapping this frame (kpagecount); 0 = unmapped */
 	uint32_t flags;    /* FRAME_* */
 	uint32_t swap;     /* swap slot while FRAME_SWAPCACHE; free-list link when free */
-	void *mapping;     /* anon: struct avm_anon_vma *; shmem: struct avm_shmem * */
-	uint64_t index;    /* folio->index (R1.11) */
+	uint64_t mapidx;   /* mapping handle << FRAME_INDEX_BITS | folio->index (R1.11) */
 	uint64_t content;  /* the page's content word */
 };
+
+/* folio->index: user page numbers are below AVM_TASK_SIZE >> 12 < 2^35, plus an offset. */
+#define FRAME_INDEX_BITS 36
+#define FRAME_INDEX_MASK ((1ULL << FRAME_INDEX_BITS) - 1)
+/* Handles of anon_vmas and shmem objects (frame->mapping): 1..FRAME_MAPPING_MAX. */
+#define FRAME_MAPPING_MAX ((1UL << (64 - FRAME_INDEX_BITS)) - 1)
 
 #define FRAME_ANON (1u << 0)          /* mapping is an anon_vma (R1.10) */
 #define FRAME_ANON_EXCLUSIVE (1u << 1) /* PG_anon_exclusive (R1.15) */
@@ -219,6 +227,7 @@ struct avm_frame {
 /* Shared anonymous memory: the unlinked shmem file behind MAP_SHARED|MAP_ANONYMOUS (R6.3). */
 struct avm_shmem {
 	unsigned long id;
+	uint32_t handle;       /* folio->mapping of its pages */
 	int refcount;          /* VMAs using it */
 	unsigned long size;    /* pages */
 	struct avm_radix pages; /* pgoff -> pfn, or a swap entry (page.h SHMEM_SWAP_ENTRY) */
@@ -264,6 +273,7 @@ struct avm_anon_vma {
 	struct avm_tree rb_root; /* AVCs keyed by [rb_start, rb_last] */
 	struct avm_list all;     /* world->anon_vmas */
 	unsigned long id;
+	uint32_t handle;         /* folio->mapping of its folios */
 	unsigned long vslot;     /* validator scratch */
 };
 
@@ -318,6 +328,12 @@ struct avm_world {
 	unsigned long frames_total;  /* frames materialised in chunks, incl. pfn 0 */
 	unsigned long frames_used;   /* allocated, not counting the zero page */
 	uint32_t frame_free_head;    /* free list through frame->swap; 0 = empty */
+	/* folio->mapping handles: mappings[h] is an anon_vma or shmem object */
+	void **mappings;             /* [0] = NULL */
+	uint32_t *mapping_free;      /* stack of free handles */
+	uint32_t nr_mappings;        /* handles handed out, incl. 0 */
+	uint32_t nr_mapping_free;
+	uint32_t cap_mappings;
 	unsigned long reclaim_hand;  /* reclaim clock position */
 
 	/* swap (swap.c): slots 1..cfg.swap_slots */
@@ -356,6 +372,15 @@ struct avm_world {
 /* Counted, fault-injectable zeroed allocation.  Returns NULL on failure. */
 AVM_INTERNAL void *avm_zalloc(struct avm_world *w, size_t size);
 AVM_INTERNAL void avm_free(struct avm_world *w, void *p, size_t size);
+/* The same, aligned to @align (a power of two, multiple of sizeof(void *)). */
+AVM_INTERNAL void *avm_zalloc_aligned(struct avm_world *w, size_t size, size_t align);
+/*
+ * A folio->mapping handle for @obj (an anon_vma or a shmem object).
+ * Returns: the handle (>= 1), or 0 on -ENOMEM.
+ */
+AVM_INTERNAL uint32_t mapping_register(struct avm_world *w, void *obj);
+/* Give @handle back; frames still naming it must not be mapped anywhere. */
+AVM_INTERNAL void mapping_unregister(struct avm_world *w, uint32_t handle);
 /* Consume one fault-injection tick without allocating (frames, swap slots). */
 AVM_INTERNAL bool avm_inject_fail(struct avm_world *w);
 AVM_INTERNAL uint32_t avm_random(struct avm_world *w);

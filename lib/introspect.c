@@ -109,8 +109,8 @@ int avm_page_info(const struct avm_world *w, int pid, unsigned long addr,
 	out->swapbacked = f->flags & FRAME_SWAPBACKED;
 	out->lazyfree = out->anon && !out->swapbacked;
 	out->pinned = frame_maybe_pinned(f);
-	out->anon_vma = out->anon ? ((const struct avm_anon_vma *)f->mapping)->id : 0;
-	out->index = (unsigned long)f->index;
+	out->anon_vma = out->anon ? ((const struct avm_anon_vma *)frame_mapping(w, f))->id : 0;
+	out->index = frame_index(f);
 	out->content = f->content;
 	return 0;
 }

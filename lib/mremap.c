@@ -219,7 +219,8 @@ static int reloc_check_one(unsigned long key, uint64_t *slot, void *arg)
 		goto refuse; /* swap and migration entries name the old index */
 	f = frame(rc->w, pte_pfn(pte));
 	if ((f->flags & (FRAME_ANON | FRAME_ANON_EXCLUSIVE | FRAME_SWAPCACHE)) !=
-	    (FRAME_ANON | FRAME_ANON_EXCLUSIVE) || f->mapcount != 1 || f->mapping != rc->av)
+	    (FRAME_ANON | FRAME_ANON_EXCLUSIVE) || f->mapcount != 1 ||
+	    frame_mapping_handle(f) != rc->av->handle)
 		goto refuse;
 	return 0;
 refuse:
@@ -266,8 +267,8 @@ static int reloc_rewrite_one(unsigned long key, uint64_t *slot, void *arg)
 	if (!pte_present(*slot) || pte_zero(*slot))
 		return 0;
 	f = frame(rw->w, pte_pfn(*slot));
-	f->index = rw->pgoff + (key - rw->first_key);
-	f->mapping = rw->av;
+	frame_set_index(f, rw->pgoff + (key - rw->first_key));
+	frame_set_mapping(f, rw->av->handle);
 	return 0;
 }
 

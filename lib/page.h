@@ -127,6 +127,44 @@ static inline struct avm_frame *frame(const struct avm_world *w, unsigned long p
 {
 	return &w->frame_chunks[pfn >> FRAME_CHUNK_SHIFT][pfn & (FRAME_CHUNK - 1)];
 }
+_Static_assert(sizeof(struct avm_frame) == 32, "two frames per cache line");
+
+/* folio->index of a frame (R1.11). */
+static inline unsigned long frame_index(const struct avm_frame *f)
+{
+	return (unsigned long)(f->mapidx & FRAME_INDEX_MASK);
+}
+static inline void frame_set_index(struct avm_frame *f, unsigned long index)
+{
+	AVM_ASSERT_INTERNAL(index <= FRAME_INDEX_MASK);
+	f->mapidx = (f->mapidx & ~FRAME_INDEX_MASK) | index;
+}
+/* folio->mapping and folio->index at once (one store). */
+static inline void frame_set_mapping_index(struct avm_frame *f, uint32_t handle,
+					   unsigned long index)
+{
+	AVM_ASSERT_INTERNAL(index <= FRAME_INDEX_MASK);
+	f->mapidx = ((uint64_t)handle << FRAME_INDEX_BITS) | index;
+}
+/* folio->mapping as a handle: 0 = none (w->mappings). */
+static inline uint32_t frame_mapping_handle(const struct avm_frame *f)
+{
+	return (uint32_t)(f->mapidx >> FRAME_INDEX_BITS);
+}
+static inline void frame_set_mapping(struct avm_frame *f, uint32_t handle)
+{
+	f->mapidx = (f->mapidx & FRAME_INDEX_MASK) | ((uint64_t)handle << FRAME_INDEX_BITS);
+}
+/*
+ * folio->mapping: the anon_vma (FRAME_ANON) or shmem object (FRAME_SHMEM).
+ * Only meaningful while the frame is mapped or in the page cache; an
+ * unmapped anon folio's handle may be stale (R18.3).
+ */
+static inline void *frame_mapping(const struct avm_world *w, const struct avm_frame *f)
+{
+	return w->mappings[frame_mapping_handle(f)];
+}
+
 /* Set up the frame table and the zero page.  Returns 0 or -ENOMEM. */
 AVM_INTERNAL int frame_init(struct avm_world *w);
 AVM_INTERNAL void frame_fini(struct avm_world *w);

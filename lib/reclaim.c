@@ -260,8 +260,8 @@ static void shmem_pageout(struct avm_vma *vma, unsigned long addr, uint64_t *pte
 	struct avm_mm *mm = vma->vm_mm;
 	struct avm_world *w = mm->w;
 	struct avm_frame *f = frame(w, pfn);
-	struct avm_shmem *sh = f->mapping;
-	uint64_t *cslot = radix_lookup(&sh->pages, f->index);
+	struct avm_shmem *sh = frame_mapping(w, f);
+	uint64_t *cslot = radix_lookup(&sh->pages, frame_index(f));
 	unsigned long slot;
 
 	(void)addr;
@@ -286,7 +286,7 @@ static void shmem_pageout(struct avm_vma *vma, unsigned long addr, uint64_t *pte
 		*cslot = 0;
 	}
 	f->flags &= ~(FRAME_SHMEM | FRAME_DIRTY);
-	f->mapping = NULL;
+	frame_set_mapping(f, 0);
 	frame_put(w, pfn); /* the page cache's reference */
 keep:
 	frame_put(w, pfn);

@@ -95,9 +95,13 @@ static int check_pte(unsigned long key, uint64_t *slot, void *arg)
 		if (f->refcount == 0)
 			return fail(vs, "I10: pid %d %#lx maps free pfn %lu", vs->mm->pid, addr, pfn);
 		vs->mapcount[pfn]++;
+		if ((f->flags & (FRAME_SHMEM | FRAME_ANON)) &&
+		    (frame_mapping_handle(f) >= w->nr_mappings || !frame_mapping(w, f)))
+			return fail(vs, "I3: pid %d %#lx maps pfn %lu whose mapping handle %u is "
+				    "not registered", vs->mm->pid, addr, pfn, frame_mapping_handle(f));
 		if (f->flags & FRAME_SHMEM) {
 			vs->rss_shmem++;
-			if (f->mapping != vma->shmem)
+			if (frame_mapping(w, f) != vma->shmem)
 				return fail(vs, "I3: pid %d %#lx maps shmem pfn %lu of another object",
 					    vs->mm->pid, addr, pfn);
 			return 0;
@@ -114,14 +118,14 @@ static int check_pte(unsigned long key, uint64_t *slot, void *arg)
 		if (!vma->anon_vma)
 			return fail(vs, "I3: pid %d %#lx anon pfn %lu in a VMA without anon_vma",
 				    vs->mm->pid, addr, pfn);
-		if (f->index != linear_page_index(vma, addr))
+		if (frame_index(f) != linear_page_index(vma, addr))
 			return fail(vs, "I3: pid %d %#lx pfn %lu index %lu, linear index %lu",
-				    vs->mm->pid, addr, pfn, (unsigned long)f->index,
+				    vs->mm->pid, addr, pfn, frame_index(f),
 				    linear_page_index(vma, addr));
-		if (!chain_has(vma, f->mapping))
+		if (!chain_has(vma, frame_mapping(w, f)))
 			return fail(vs, "I3: pid %d %#lx pfn %lu filed under anon_vma %lu, "
 				    "not on the VMA's chain", vs->mm->pid, addr, pfn,
-				    ((struct avm_anon_vma *)f->mapping)->id);
+				    ((struct avm_anon_vma *)frame_mapping(w, f))->id);
 		return 0;
 	}
 	if (pte_is_swap(pte)) {

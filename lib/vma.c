@@ -277,6 +277,11 @@ struct avm_shmem *vma_shmem_alloc(struct avm_world *w, unsigned long pages)
 
 	if (!s)
 		return NULL;
+	s->handle = mapping_register(w, s);
+	if (!s->handle) {
+		avm_free(w, s, sizeof(*s));
+		return NULL;
+	}
 	s->id = w->next_shmem_id++;
 	s->refcount = 1;
 	s->size = pages;
@@ -299,7 +304,7 @@ static int shmem_drop_page(unsigned long key, uint64_t *slot, void *arg)
 	 * a pin or reference may keep the frame itself alive a while (I5).
 	 */
 	f->flags &= ~FRAME_SHMEM;
-	f->mapping = NULL;
+	frame_set_mapping(f, 0);
 	frame_put(arg, (unsigned long)*slot);
 	*slot = 0;
 	return 0;
@@ -313,6 +318,7 @@ void vma_shmem_put(struct avm_world *w, struct avm_shmem *s)
 	/* The last VMA is gone: the unlinked file and its page cache go too. */
 	radix_walk(&s->pages, 0, (1UL << RADIX_KEY_BITS) - 1, shmem_drop_page, w);
 	radix_destroy(w, &s->pages);
+	mapping_unregister(w, s->handle);
 	avm_free(w, s, sizeof(*s));
 }
 

@@ -80,6 +80,19 @@ void *avm_zalloc(struct avm_world *w, size_t size)
 	return p;
 }
 
+void *avm_zalloc_aligned(struct avm_world *w, size_t size, size_t align)
+{
+	void *p;
+
+	if (avm_inject_fail(w))
+		return NULL;
+	if (posix_memalign(&p, align, size))
+		return NULL;
+	memset(p, 0, size);
+	w->bytes += size;
+	return p;
+}
+
 void avm_free(struct avm_world *w, void *p, size_t size)
 {
 	if (!p)
@@ -87,6 +100,62 @@ void avm_free(struct avm_world *w, void *p, size_t size)
 	AVM_ASSERT(w->bytes >= size);
 	w->bytes -= size;
 	free(p);
+}
+
+/* ---- folio->mapping handles ------------------------------------------------ */
+
+/* Double both arrays.  Returns: 0 or -ENOMEM (nothing changed). */
+static int mappings_grow(struct avm_world *w)
+{
+	uint32_t cap = w->cap_mappings ? w->cap_mappings * 2 : 64;
+	void **tab;
+	uint32_t *fr;
+
+	if (cap > FRAME_MAPPING_MAX + 1)
+		cap = FRAME_MAPPING_MAX + 1;
+	if (cap <= w->cap_mappings)
+		return -ENOMEM;
+	tab = avm_zalloc(w, cap * sizeof(*tab));
+	fr = tab ? avm_zalloc(w, cap * sizeof(*fr)) : NULL;
+	if (!fr) {
+		avm_free(w, tab, cap * sizeof(*tab));
+		return -ENOMEM;
+	}
+	if (w->cap_mappings) {
+		memcpy(tab, w->mappings, w->nr_mappings * sizeof(*tab));
+		memcpy(fr, w->mapping_free, w->nr_mapping_free * sizeof(*fr));
+	}
+	avm_free(w, w->mappings, w->cap_mappings * sizeof(*tab));
+	avm_free(w, w->mapping_free, w->cap_mappings * sizeof(*fr));
+	w->mappings = tab;
+	w->mapping_free = fr;
+	if (!w->nr_mappings)
+		w->nr_mappings = 1; /* handle 0 is "no mapping" */
+	w->cap_mappings = cap;
+	return 0;
+}
+
+uint32_t mapping_register(struct avm_world *w, void *obj)
+{
+	uint32_t h;
+
+	AVM_ASSERT(obj);
+	if (w->nr_mapping_free) {
+		h = w->mapping_free[--w->nr_mapping_free];
+	} else {
+		if (w->nr_mappings == w->cap_mappings && mappings_grow(w))
+			return 0;
+		h = w->nr_mappings++;
+	}
+	w->mappings[h] = obj;
+	return h;
+}
+
+void mapping_unregister(struct avm_world *w, uint32_t handle)
+{
+	AVM_ASSERT(handle && handle < w->nr_mappings && w->mappings[handle]);
+	w->mappings[handle] = NULL;
+	w->mapping_free[w->nr_mapping_free++] = handle;
 }
 
 unsigned long avm_fault_inject(struct avm_world *w, unsigned long nth)
@@ -188,6 +257,8 @@ void avm_world_free(struct avm_world *w)
 	gup_fini(w);
 	swap_fini(w);
 	frame_fini(w);
+	avm_free(w, w->mappings, w->cap_mappings * sizeof(*w->mappings));
+	avm_free(w, w->mapping_free, w->cap_mappings * sizeof(*w->mapping_free));
 	free(w->mm_by_pid);
 	free(w);
 }

@@ -57,8 +57,8 @@ TEST(test_a3_r8_6_write_fault_maps_exclusive_page)
 	ASSERT_TRUE(f->flags & FRAME_SWAPBACKED);
 	ASSERT_EQ(f->mapcount, 1);
 	ASSERT_EQ(f->refcount, 1);
-	ASSERT_TRUE(f->mapping == vma_of(w, pid, X)->anon_vma);
-	ASSERT_EQ(f->index, X >> AVM_PAGE_SHIFT);
+	ASSERT_TRUE(frame_mapping(w, f) == vma_of(w, pid, X)->anon_vma);
+	ASSERT_EQ(frame_index(f), X >> AVM_PAGE_SHIFT);
 	ASSERT_EQ(mm_find(w, pid)->rss_anon, 1);
 	ASSERT_EQ(rd(w, pid, X), 0xdead);
 	ASSERT_EQ(w->stats.faults_write, 1);
@@ -163,7 +163,7 @@ TEST(test_a4_r9_9_fork_shares_page_write_protected)
 	ASSERT_EQ(f->refcount, 2);
 	ASSERT_FALSE(f->flags & FRAME_ANON_EXCLUSIVE);
 	/* the folio stays filed under the parent's anon_vma */
-	ASSERT_TRUE(f->mapping == vma_of(w, p, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, f) == vma_of(w, p, X)->anon_vma);
 	ASSERT_EQ(mm_find(w, c)->rss_anon, 1);
 	ASSERT_EQ(rd(w, c, X), 1);
 	avm_world_free(w);
@@ -184,7 +184,7 @@ TEST(test_a5_r8_10_child_copies_parent_reuses)
 	unsigned long p2 = pfn_of(w, c, X);
 	ASSERT_NE(p1, p2);
 	ASSERT_TRUE(frame(w, p2)->flags & FRAME_ANON_EXCLUSIVE);
-	ASSERT_TRUE(frame(w, p2)->mapping == vma_of(w, c, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p2)) == vma_of(w, c, X)->anon_vma);
 	ASSERT_TRUE(pte_write(pte_of(w, c, X)));
 	ASSERT_EQ(frame(w, p1)->mapcount, 1);
 	ASSERT_EQ(frame(w, p1)->refcount, 1);
@@ -194,7 +194,7 @@ TEST(test_a5_r8_10_child_copies_parent_reuses)
 	ASSERT_OK(avm_write(w, p, X, 3));
 	ASSERT_EQ(pfn_of(w, p, X), p1); /* reused, no copy */
 	ASSERT_TRUE(frame(w, p1)->flags & FRAME_ANON_EXCLUSIVE);
-	ASSERT_TRUE(frame(w, p1)->mapping == vma_of(w, p, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p1)) == vma_of(w, p, X)->anon_vma);
 	ASSERT_TRUE(pte_write(pte_of(w, p, X)));
 	ASSERT_EQ(w->stats.cow_copy, 1);
 	ASSERT_EQ(w->stats.cow_reuse, 1);
@@ -216,11 +216,11 @@ TEST(test_a6_r9_12_reuse_moves_folio_to_child_anon_vma)
 	unsigned long p1 = pfn_of(w, p, X);
 	ASSERT_OK(avm_write(w, p, X, 2));
 	ASSERT_NE(pfn_of(w, p, X), p1);
-	ASSERT_TRUE(frame(w, p1)->mapping == vma_of(w, p, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p1)) == vma_of(w, p, X)->anon_vma);
 	ASSERT_TRUE(vma_of(w, c, X)->anon_vma != vma_of(w, p, X)->anon_vma);
 	ASSERT_OK(avm_write(w, c, X, 3));
 	ASSERT_EQ(pfn_of(w, c, X), p1);
-	ASSERT_TRUE(frame(w, p1)->mapping == vma_of(w, c, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p1)) == vma_of(w, c, X)->anon_vma);
 	ASSERT_TRUE(frame(w, p1)->flags & FRAME_ANON_EXCLUSIVE);
 	ASSERT_EQ(rd(w, p, X), 2);
 	ASSERT_EQ(rd(w, c, X), 3);
@@ -242,7 +242,7 @@ TEST(test_r9_12_reuse_after_other_side_exits)
 	ASSERT_EQ(frame(w, p1)->refcount, 1);
 	ASSERT_OK(avm_write(w, c, X, 2));
 	ASSERT_EQ(pfn_of(w, c, X), p1);
-	ASSERT_TRUE(frame(w, p1)->mapping == vma_of(w, c, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p1)) == vma_of(w, c, X)->anon_vma);
 	ASSERT_EQ(w->stats.cow_copy, 0);
 	ASSERT_EQ(avm_frames_used(w), 1);
 	avm_world_free(w);
@@ -300,7 +300,7 @@ TEST(test_a7_r9_10_pinned_page_copied_for_child_at_fork)
 	struct avm_frame *cf = frame_of(w, c, X);
 	ASSERT_TRUE(cf->flags & FRAME_ANON_EXCLUSIVE);
 	ASSERT_TRUE(pte_write(pte_of(w, c, X)));
-	ASSERT_TRUE(cf->mapping == vma_of(w, c, X)->anon_vma);
+	ASSERT_TRUE(frame_mapping(w, cf) == vma_of(w, c, X)->anon_vma);
 	/* the unpinned neighbour is shared as usual */
 	ASSERT_EQ(pfn_of(w, c, X + P(1)), pfn_of(w, p, X + P(1)));
 	ASSERT_OK(avm_write(w, p, X, 9));
@@ -573,8 +573,8 @@ TEST(test_r7_13_mremap_moves_ptes_with_soft_dirty)
 	ASSERT_EQ(pfn_of(w, p, Y), p1);
 	ASSERT_TRUE(pte_of(w, p, Y) & PTE_SOFTDIRTY);
 	ASSERT_TRUE(pte_write(pte_of(w, p, Y)));
-	ASSERT_EQ(frame(w, p1)->index, X >> AVM_PAGE_SHIFT);
-	ASSERT_TRUE(frame(w, p1)->mapping == av);
+	ASSERT_EQ(frame_index(frame(w, p1)), X >> AVM_PAGE_SHIFT);
+	ASSERT_TRUE(frame_mapping(w, frame(w, p1)) == av);
 	ASSERT_EQ(rd(w, p, Y + P(1)), 2);
 	avm_world_free(w);
 	return true;

@@ -197,3 +197,58 @@ TEST(test_frame_table_grows_by_chunks)
 	avm_world_free(w);
 	return true;
 }
+
+/*
+ * folio->mapping and folio->index share one word (R1.10, R1.11): setting
+ * one never disturbs the other, at the widths the packing promises.
+ */
+TEST(test_frame_mapping_index_packing)
+{
+	struct avm_frame f = { 0 };
+	unsigned long big = (AVM_TASK_SIZE >> AVM_PAGE_SHIFT) * 2 - 1; /* pgoff + offset */
+
+	ASSERT_TRUE(big <= FRAME_INDEX_MASK);
+	frame_set_index(&f, big);
+	frame_set_mapping(&f, (uint32_t)FRAME_MAPPING_MAX);
+	ASSERT_EQ(frame_index(&f), big);
+	ASSERT_EQ(frame_mapping_handle(&f), FRAME_MAPPING_MAX);
+	frame_set_index(&f, 7);
+	ASSERT_EQ(frame_mapping_handle(&f), FRAME_MAPPING_MAX);
+	frame_set_mapping(&f, 0);
+	ASSERT_EQ(frame_index(&f), 7);
+	ASSERT_EQ(frame_mapping_handle(&f), 0);
+	/* chunks are cache-line aligned: two whole frames per line */
+	struct avm_world *w = test_world();
+	ASSERT_EQ((uintptr_t)frame(w, 0) % 64, 0);
+	ASSERT_EQ(sizeof(struct avm_frame), 32);
+	avm_world_free(w);
+	return true;
+}
+
+/* Handles are recycled, never 0, and their table grows under fault injection safely. */
+TEST(test_frame_mapping_handles_recycle_and_enomem)
+{
+	struct avm_world *w = test_world();
+	int objs[200];
+	uint32_t h[200];
+
+	for (int i = 0; i < 200; i++) {
+		h[i] = mapping_register(w, &objs[i]);
+		ASSERT_NE(h[i], 0);
+		ASSERT_TRUE(w->mappings[h[i]] == &objs[i]);
+	}
+	mapping_unregister(w, h[17]);
+	ASSERT_TRUE(w->mappings[h[17]] == NULL);
+	ASSERT_EQ(mapping_register(w, &objs[0]), h[17]); /* LIFO reuse */
+	/* a full table whose growth fails: 0, nothing changed */
+	while (w->nr_mappings < w->cap_mappings)
+		ASSERT_NE(mapping_register(w, &objs[1]), 0);
+	uint32_t n = w->nr_mappings;
+	avm_fault_inject(w, 1);
+	ASSERT_EQ(mapping_register(w, &objs[2]), 0);
+	ASSERT_EQ(w->nr_mappings, n);
+	avm_fault_inject(w, 0);
+	ASSERT_NE(mapping_register(w, &objs[2]), 0);
+	avm_world_free(w);
+	return true;
+}
