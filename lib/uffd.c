@@ -183,8 +183,9 @@ static int move_present_pte(struct avm_world *w, struct avm_vma *dst_vma, unsign
 	if (frame_maybe_pinned(f))
 		return -EBUSY;
 	*sptep = 0;
-	rmap_move_anon(w, pfn, dst_vma);
-	f->index = linear_page_index(dst_vma, dst);
+	/* folio_move_anon_rmap() and the new index, one store. */
+	AVM_ASSERT(dst_vma->anon_vma);
+	frame_set_mapping_index(f, dst_vma->anon_vma->handle, linear_page_index(dst_vma, dst));
 	/* folio_mk_pte(): young (x86 prot); soft-dirty; dirty kept; writable (R12.4). */
 	*dptep = pte_mk(pfn, PTE_YOUNG | PTE_SOFTDIRTY | PTE_WRITE | (spte & PTE_DIRTY));
 	return 0;
@@ -203,7 +204,7 @@ static int move_swap_pte(struct avm_world *w, struct avm_vma *dst_vma, unsigned 
 	if (cached) {
 		/* A swap-in must find the cached folio where the PTE now is. */
 		rmap_move_anon(w, cached, dst_vma);
-		frame(w, cached)->index = linear_page_index(dst_vma, dst);
+		frame_set_index(frame(w, cached), linear_page_index(dst_vma, dst));
 	}
 	*sptep = 0;
 	*dptep = spte | PTE_SOFTDIRTY;
@@ -211,32 +212,57 @@ static int move_swap_pte(struct avm_world *w, struct avm_vma *dst_vma, unsigned 
 }
 
 /*
+ * The page-table leaves (PTE tables) of the current src and dst pages:
+ * looked up once per leaf, not once per page.  Leaves never move or go
+ * away during a move, so the pointers stay valid across allocations.
+ */
+struct move_cursor {
+	unsigned long src_leaf_nr, dst_leaf_nr; /* page number >> bits; ~0 = none */
+	uint64_t *src_leaf, *dst_leaf;          /* slot 0 of each leaf */
+};
+
+/*
  * move_pages_pte() for one page.  Returns: 0 (moved, or a hole skipped
  * under ALLOW_SRC_HOLES) or the error that stops the move.
  */
-static int move_one(struct avm_mm *mm, struct avm_vma *dst_vma, struct avm_vma *src_vma,
+static int move_one(struct avm_mm *mm, struct avm_vma *dst_vma, struct move_cursor *mc,
 		    unsigned long dst, unsigned long src, int mode)
 {
 	struct avm_world *w = mm->w;
 	bool holes = mode & AVM_UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES;
+	unsigned int bits = mm->pgtable.bits;
+	unsigned long mask = (1UL << bits) - 1;
+	unsigned long skey = src >> AVM_PAGE_SHIFT, dkey = dst >> AVM_PAGE_SHIFT;
 	uint64_t *sptep, *dptep;
-	(void)src_vma;
 
 	/* No page table at src: mm_find_pmd() fails before dst is looked at. */
-	sptep = pt_lookup(mm, src);
-	if (!sptep) {
-		if (!holes)
-			return -ENOENT;
-		sptep = radix_slot(w, &mm->pgtable, src >> AVM_PAGE_SHIFT);
-		if (!sptep)
-			return -ENOMEM;
+	if (mc->src_leaf_nr != skey >> bits) {
+		sptep = pt_lookup(mm, src);
+		if (!sptep) {
+			if (!holes)
+				return -ENOENT;
+			sptep = radix_slot(w, &mm->pgtable, skey);
+			if (!sptep)
+				return -ENOMEM;
+		}
+		mc->src_leaf = sptep - (skey & mask);
+		mc->src_leaf_nr = skey >> bits;
 	}
-	dptep = radix_slot(w, &mm->pgtable, dst >> AVM_PAGE_SHIFT);
-	if (!dptep)
-		return -ENOMEM;
-	/* radix_slot() may have grown the tree: look src up again. */
-	sptep = pt_lookup(mm, src);
-	AVM_ASSERT(sptep);
+	sptep = mc->src_leaf + (skey & mask);
+	if (mc->dst_leaf_nr != dkey >> bits) {
+		dptep = radix_slot(w, &mm->pgtable, dkey);
+		if (!dptep)
+			return -ENOMEM;
+		mc->dst_leaf = dptep - (dkey & mask);
+		mc->dst_leaf_nr = dkey >> bits;
+	}
+	dptep = mc->dst_leaf + (dkey & mask);
+	/* Start fetching the frame a few pages ahead in the same leaf. */
+	if ((skey & mask) + 8 <= mask) {
+		uint64_t ahead = sptep[8];
+		if (pte_present(ahead))
+			__builtin_prefetch(frame(w, pte_pfn(ahead)), 1);
+	}
 
 	if (!pte_none(*dptep))
 		return -EEXIST; /* zero page, swap entry and guard marker too */
@@ -308,8 +334,9 @@ int avm_uffd_move(struct avm_world *w, int pid, unsigned long dst, unsigned long
 		goto out;
 
 	/* R12.5-R12.9: page by page, the first error stops the loop. */
+	struct move_cursor mc = { .src_leaf_nr = ~0UL, .dst_leaf_nr = ~0UL };
 	while (done < len) {
-		err = move_one(mm, dst_vma, src_vma, dst + done, src + done, mode);
+		err = move_one(mm, dst_vma, &mc, dst + done, src + done, mode);
 		if (err)
 			break;
 		done += AVM_PAGE_SIZE;
