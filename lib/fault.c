@@ -168,7 +168,7 @@ static int shmem_swapin(struct avm_world *w, struct avm_shmem *sh, unsigned long
 	} else {
 		if (frame_alloc(w, &pfn))
 			return -ENOMEM;
-		frame(w, pfn)->content = w->swap_content[s];
+		frame_set_content(frame(w, pfn), w->swap_content[s]);
 		w->stats.swap_in++;
 	}
 	struct avm_frame *f = frame(w, pfn);
@@ -272,7 +272,7 @@ static int wp_page_copy(struct avm_mm *mm, struct avm_vma *vma, unsigned long ad
 		return -ENOMEM;
 	if (frame_alloc(w, &pfn))
 		return -ENOMEM;
-	frame(w, pfn)->content = old_pfn ? frame(w, old_pfn)->content : 0;
+	frame_set_content(frame(w, pfn), old_pfn ? frame_content(frame(w, old_pfn)) : 0);
 	rmap_add_new_anon(w, pfn, vma, addr, true);
 	lru_add_vma_frame(w, pfn, vma->vm_flags);
 	if (flags & FAULT_FLAG_WRITE)
@@ -469,9 +469,9 @@ static int user_access(struct avm_mm *mm, unsigned long addr, bool write, uint64
 			*ptep |= PTE_YOUNG | (write ? PTE_DIRTY : 0);
 			struct avm_frame *f = frame(mm->w, pte_pfn(*ptep));
 			if (val && write)
-				f->content = *val;
+				frame_set_content(f, *val);
 			else if (val)
-				*val = pte_zero(*ptep) ? 0 : f->content;
+				*val = pte_zero(*ptep) ? 0 : frame_content(f);
 			return 0;
 		}
 		AVM_ASSERT(tries < 4);

@@ -17,7 +17,8 @@
  */
 #include "internal.h"
 
-#define CHUNK_BYTES (FRAME_CHUNK * sizeof(struct avm_frame))
+/* FRAME_CHUNK hot halves, then FRAME_CHUNK cold halves (internal.h). */
+#define CHUNK_BYTES (FRAME_CHUNK * (sizeof(struct avm_frame) + sizeof(struct avm_frame_cold)))
 
 /* Make room for one more chunk pointer and allocate the chunk. */
 static int chunk_add(struct avm_world *w)
@@ -98,6 +99,8 @@ int frame_alloc(struct avm_world *w, unsigned long *pfn)
 	}
 	struct avm_frame *f = frame(w, p);
 	memset(f, 0, sizeof(*f));
+	/* A freed frame's cold half is left stale (frame_put()): clear it here. */
+	memset(frame_cold(f), 0, sizeof(struct avm_frame_cold));
 	f->refcount = 1;
 	w->frames_used++;
 	w->stats.frames_alloc++;

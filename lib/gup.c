@@ -312,7 +312,7 @@ int avm_pin_read(struct avm_world *w, int handle, unsigned long i, uint64_t *val
 
 	if (!ps || i >= ps->n || !val)
 		return -EINVAL;
-	*val = ps->pfns[i] ? frame(w, ps->pfns[i])->content : 0;
+	*val = ps->pfns[i] ? frame_content(frame(w, ps->pfns[i])) : 0;
 	return 0;
 }
 
@@ -328,7 +328,7 @@ int avm_pin_write(struct avm_world *w, int handle, unsigned long i, uint64_t val
 	if (!ps || i >= ps->n || !ps->write)
 		return -EINVAL;
 	AVM_ASSERT(ps->pfns[i] != 0); /* a write pin never holds the zero page */
-	frame(w, ps->pfns[i])->content = val;
+	frame_set_content(frame(w, ps->pfns[i]), val);
 	avm_debug_validate(w);
 	return 0;
 }

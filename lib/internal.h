@@ -182,18 +182,22 @@ struct avm_radix {
 };
 
 /*
- * A physical frame (small folio).  Frames live in fixed chunks so pointers
- * stay valid; pfn 0 is the shared zero page.  32 bytes, two to a cache
- * line (chunks are 64-byte aligned): fault, fork and zap paths read
- * refcount/mapcount/flags; rmap reads mapping and index, packed into one
- * word: folio->mapping as a 28-bit handle (w->mappings, 0 = none) above
- * folio->index in 36 bits (page.h frame_mapping(), frame_index()).
+ * A physical frame (small folio): 32 bytes in two halves.  Frames live in
+ * fixed chunks so pointers stay valid; pfn 0 is the shared zero page.  A
+ * chunk holds FRAME_CHUNK hot halves, then FRAME_CHUNK cold halves, 64-byte
+ * aligned: fork, zap, mprotect and GUP touch only the hot half (refcount,
+ * mapcount, flags), four frames to a cache line; faults, rmap walks and
+ * reclaim also reach the cold half (page.h frame_cold()), which packs
+ * folio->mapping as a 28-bit handle (w->mappings, 0 = none) above the
+ * 36-bit folio->index, and the content word.
  */
 struct avm_frame {
 	uint32_t refcount; /* 0 = free; +1 per PTE, +1 swap cache, +1024 per pin */
 	int32_t mapcount;  /* PTEs mapping this frame (kpagecount); 0 = unmapped */
 	uint32_t flags;    /* FRAME_* */
 	uint32_t swap;     /* swap slot while FRAME_SWAPCACHE; free-list link when free */
+};
+struct avm_frame_cold {
 	uint64_t mapidx;   /* mapping handle << FRAME_INDEX_BITS | folio->index (R1.11) */
 	uint64_t content;  /* the page's content word */
 };

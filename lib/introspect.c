@@ -80,7 +80,8 @@ int avm_page_info(const struct avm_world *w, int pid, unsigned long addr,
 			out->swp_exclusive = pte_swp_exclusive(pte);
 			unsigned long pfn = swapcache_lookup(w, out->swap_slot);
 			out->swapcache = pfn != 0;
-			out->content = pfn ? frame(w, pfn)->content : w->swap_content[out->swap_slot];
+			out->content = pfn ? frame_content(frame(w, pfn))
+					   : w->swap_content[out->swap_slot];
 		} else if (pte_is_migration(pte)) {
 			out->state = AVM_PAGE_MIGRATION;
 			out->pfn = pte_pfn(pte);
@@ -111,7 +112,7 @@ int avm_page_info(const struct avm_world *w, int pid, unsigned long addr,
 	out->pinned = frame_maybe_pinned(f);
 	out->anon_vma = out->anon ? ((const struct avm_anon_vma *)frame_mapping(w, f))->id : 0;
 	out->index = frame_index(f);
-	out->content = f->content;
+	out->content = frame_content(f);
 	return 0;
 }
 

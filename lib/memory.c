@@ -115,7 +115,7 @@ static int copy_present_page(struct avm_vma *dst, unsigned long addr, uint64_t *
 
 	if (frame_alloc(w, &pfn))
 		return -ENOMEM;
-	frame(w, pfn)->content = frame(w, pte_pfn(spte))->content;
+	frame_set_content(frame(w, pfn), frame_content(frame(w, pte_pfn(spte))));
 	rmap_add_new_anon(w, pfn, dst, addr, true);
 	if (dst->vm_flags & AVM_VM_WRITE)
 		bits |= PTE_WRITE;

@@ -127,33 +127,52 @@ static inline struct avm_frame *frame(const struct avm_world *w, unsigned long p
 {
 	return &w->frame_chunks[pfn >> FRAME_CHUNK_SHIFT][pfn & (FRAME_CHUNK - 1)];
 }
-_Static_assert(sizeof(struct avm_frame) == 32, "two frames per cache line");
+_Static_assert(sizeof(struct avm_frame) == 16 && sizeof(struct avm_frame_cold) == 16,
+	       "a frame is two 16-byte halves");
 
+/* The cold half of @f: the same index in the chunk's second array. */
+static inline struct avm_frame_cold *frame_cold(const struct avm_frame *f)
+{
+	return (struct avm_frame_cold *)(uintptr_t)(f + FRAME_CHUNK);
+}
 /* folio->index of a frame (R1.11). */
 static inline unsigned long frame_index(const struct avm_frame *f)
 {
-	return (unsigned long)(f->mapidx & FRAME_INDEX_MASK);
+	return (unsigned long)(frame_cold(f)->mapidx & FRAME_INDEX_MASK);
 }
 static inline void frame_set_index(struct avm_frame *f, unsigned long index)
 {
+	struct avm_frame_cold *c = frame_cold(f);
+
 	AVM_ASSERT_INTERNAL(index <= FRAME_INDEX_MASK);
-	f->mapidx = (f->mapidx & ~FRAME_INDEX_MASK) | index;
+	c->mapidx = (c->mapidx & ~FRAME_INDEX_MASK) | index;
 }
 /* folio->mapping and folio->index at once (one store). */
 static inline void frame_set_mapping_index(struct avm_frame *f, uint32_t handle,
 					   unsigned long index)
 {
 	AVM_ASSERT_INTERNAL(index <= FRAME_INDEX_MASK);
-	f->mapidx = ((uint64_t)handle << FRAME_INDEX_BITS) | index;
+	frame_cold(f)->mapidx = ((uint64_t)handle << FRAME_INDEX_BITS) | index;
 }
 /* folio->mapping as a handle: 0 = none (w->mappings). */
 static inline uint32_t frame_mapping_handle(const struct avm_frame *f)
 {
-	return (uint32_t)(f->mapidx >> FRAME_INDEX_BITS);
+	return (uint32_t)(frame_cold(f)->mapidx >> FRAME_INDEX_BITS);
 }
 static inline void frame_set_mapping(struct avm_frame *f, uint32_t handle)
 {
-	f->mapidx = (f->mapidx & FRAME_INDEX_MASK) | ((uint64_t)handle << FRAME_INDEX_BITS);
+	struct avm_frame_cold *c = frame_cold(f);
+
+	c->mapidx = (c->mapidx & FRAME_INDEX_MASK) | ((uint64_t)handle << FRAME_INDEX_BITS);
+}
+/* The page's content word. */
+static inline uint64_t frame_content(const struct avm_frame *f)
+{
+	return frame_cold(f)->content;
+}
+static inline void frame_set_content(struct avm_frame *f, uint64_t v)
+{
+	frame_cold(f)->content = v;
 }
 /*
  * folio->mapping: the anon_vma (FRAME_ANON) or shmem object (FRAME_SHMEM).

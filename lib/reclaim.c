@@ -208,7 +208,7 @@ bool reclaim_folio(struct avm_world *w, unsigned long pfn)
 	 * pin does not dirty the frame in the model, and the store is free.
 	 */
 	bool was_dirty = f->flags & FRAME_DIRTY;
-	w->swap_content[f->swap] = f->content;
+	w->swap_content[f->swap] = frame_content(f);
 	f->flags &= ~FRAME_DIRTY;
 	if (was_dirty) {
 		w->stats.swap_out++;
@@ -279,7 +279,7 @@ static void shmem_pageout(struct avm_vma *vma, unsigned long addr, uint64_t *pte
 	if (f->flags & FRAME_DIRTY) {
 		if (swap_alloc(w, &slot))
 			goto keep; /* shmem_writeout() redirties it */
-		w->swap_content[slot] = f->content;
+		w->swap_content[slot] = frame_content(f);
 		w->stats.swap_out++;
 		*cslot = shmem_swap_entry(slot);
 	} else {

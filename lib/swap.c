@@ -204,7 +204,7 @@ void swapcache_del(struct avm_world *w, unsigned long pfn)
 
 	AVM_ASSERT((f->flags & FRAME_SWAPCACHE) && w->swap_cache[slot] == pfn);
 	if (w->swap_map[slot])
-		w->swap_content[slot] = f->content;
+		w->swap_content[slot] = frame_content(f);
 	f->flags &= ~FRAME_SWAPCACHE;
 	f->swap = 0;
 	w->swap_cache[slot] = 0;
@@ -266,7 +266,7 @@ static int swapin_frame(struct avm_world *w, unsigned long slot, unsigned long *
 	err = frame_alloc(w, &p);
 	if (err)
 		return err;
-	frame(w, p)->content = w->swap_content[slot];
+	frame_set_content(frame(w, p), w->swap_content[slot]);
 	w->stats.swap_in++;
 	if (w->cfg.swap_synchronous && w->swap_map[slot] == 1) {
 		/* SWP_SYNCHRONOUS_IO with a single user: skip the swap cache. */
@@ -298,7 +298,7 @@ void swap_read_cache_async(struct avm_world *w, unsigned long slot)
 		return;
 	if (frame_alloc(w, &p))
 		return;
-	frame(w, p)->content = w->swap_content[slot];
+	frame_set_content(frame(w, p), w->swap_content[slot]);
 	frame(w, p)->flags |= FRAME_SWAPBACKED;
 	w->stats.swap_in++;
 	swapcache_add(w, p, slot);

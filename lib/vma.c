@@ -784,6 +784,7 @@ struct avm_vma *vma_copy(struct avm_vma **vmap, unsigned long addr, unsigned lon
 		/* Only an unfaulted source (pgoff reset) can be absorbed. */
 		if (vma_start >= new_vma->vm_start && vma_start < new_vma->vm_end) {
 			AVM_ASSERT(!faulted);
+			(void)faulted;
 			*vmap = new_vma;
 		}
 		return new_vma;

@@ -86,7 +86,7 @@ TEST(test_a2_r8_3_read_fault_maps_zero_page)
 	ASSERT_OK(avm_touch(w, pid, X, P(1), true));
 	struct avm_frame *f = frame_of(w, pid, X);
 	ASSERT_TRUE(f != NULL);
-	ASSERT_EQ(f->content, 0);
+	ASSERT_EQ(frame_content(f), 0);
 	ASSERT_TRUE(f->flags & FRAME_ANON_EXCLUSIVE);
 	ASSERT_TRUE(pte_write(pte_of(w, pid, X)));
 	ASSERT_TRUE(vma_of(w, pid, X)->anon_vma != NULL);
@@ -329,7 +329,7 @@ TEST(test_r8_14_ro_pin_unshares_shared_page)
 	ASSERT_FALSE(pte_write(pte_of(w, p, X)));
 	ASSERT_TRUE(frame(w, p2)->flags & FRAME_ANON_EXCLUSIVE);
 	ASSERT_EQ(frame(w, p2)->refcount, 1 + AVM_GUP_PIN_COUNTING_BIAS);
-	ASSERT_EQ(frame(w, p2)->content, 1);
+	ASSERT_EQ(frame_content(frame(w, p2)), 1);
 	ASSERT_EQ(w->stats.faults_unshare, 1);
 	ASSERT_EQ(pfn_of(w, c, X), p1);
 	ASSERT_EQ(frame(w, p1)->mapcount, 1);

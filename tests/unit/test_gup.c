@@ -129,7 +129,7 @@ TEST(test_r10_4_longterm_ro_pin_unshares_zero_page)
 	ASSERT_FALSE(pte_write(pte));
 	struct avm_frame *f = frame(w, pte_pfn(pte));
 	ASSERT_TRUE(f->flags & FRAME_ANON_EXCLUSIVE);
-	ASSERT_EQ(f->content, 0);
+	ASSERT_EQ(frame_content(f), 0);
 	ASSERT_EQ(f->refcount, 1 + AVM_GUP_PIN_COUNTING_BIAS);
 	ASSERT_EQ(w->stats.faults_unshare, 1);
 	ASSERT_EQ(mm_find(w, p)->rss_anon, 1);

@@ -153,7 +153,7 @@ TEST(test_frame_alloc_free_limit_and_zero_page)
 	ASSERT_EQ(frame(w, a)->mapcount, 0);
 	ASSERT_EQ(avm_frames_used(w), 2);
 	ASSERT_EQ(frame_alloc(w, &c), -ENOMEM);
-	frame(w, a)->content = 99;
+	frame_set_content(frame(w, a), 99);
 	frame_get(w, a);
 	frame_put(w, a);
 	ASSERT_EQ(avm_frames_used(w), 2);
@@ -162,7 +162,7 @@ TEST(test_frame_alloc_free_limit_and_zero_page)
 	ASSERT_EQ(frame(w, a)->refcount, 0);
 	ASSERT_OK(frame_alloc(w, &c));
 	ASSERT_EQ(c, a);                    /* LIFO reuse */
-	ASSERT_EQ(frame(w, c)->content, 0); /* fresh frames read 0 */
+	ASSERT_EQ(frame_content(frame(w, c)), 0); /* fresh frames read 0 */
 	frame_put(w, 0);                    /* the zero page is never freed */
 	ASSERT_TRUE(frame(w, 0)->flags & FRAME_ZERO);
 	frame_put(w, b);
@@ -204,23 +204,38 @@ TEST(test_frame_table_grows_by_chunks)
  */
 TEST(test_frame_mapping_index_packing)
 {
-	struct avm_frame f = { 0 };
-	unsigned long big = (AVM_TASK_SIZE >> AVM_PAGE_SHIFT) * 2 - 1; /* pgoff + offset */
-
-	ASSERT_TRUE(big <= FRAME_INDEX_MASK);
-	frame_set_index(&f, big);
-	frame_set_mapping(&f, (uint32_t)FRAME_MAPPING_MAX);
-	ASSERT_EQ(frame_index(&f), big);
-	ASSERT_EQ(frame_mapping_handle(&f), FRAME_MAPPING_MAX);
-	frame_set_index(&f, 7);
-	ASSERT_EQ(frame_mapping_handle(&f), FRAME_MAPPING_MAX);
-	frame_set_mapping(&f, 0);
-	ASSERT_EQ(frame_index(&f), 7);
-	ASSERT_EQ(frame_mapping_handle(&f), 0);
-	/* chunks are cache-line aligned: two whole frames per line */
 	struct avm_world *w = test_world();
+	unsigned long big = (AVM_TASK_SIZE >> AVM_PAGE_SHIFT) * 2 - 1; /* pgoff + offset */
+	unsigned long pfn;
+
+	ASSERT_OK(frame_alloc(w, &pfn));
+	struct avm_frame *f = frame(w, pfn);
+	ASSERT_TRUE(big <= FRAME_INDEX_MASK);
+	frame_set_index(f, big);
+	frame_set_mapping(f, (uint32_t)FRAME_MAPPING_MAX);
+	frame_set_content(f, ~0ULL);
+	ASSERT_EQ(frame_index(f), big);
+	ASSERT_EQ(frame_mapping_handle(f), FRAME_MAPPING_MAX);
+	frame_set_index(f, 7);
+	ASSERT_EQ(frame_mapping_handle(f), FRAME_MAPPING_MAX);
+	frame_set_mapping(f, 0);
+	ASSERT_EQ(frame_index(f), 7);
+	ASSERT_EQ(frame_mapping_handle(f), 0);
+	ASSERT_EQ(frame_content(f), ~0ULL);
+	/* the hot half is untouched by all of that */
+	ASSERT_EQ(f->refcount, 1);
+	ASSERT_EQ(f->mapcount, 0);
+	ASSERT_EQ(f->flags, 0);
+	/* a recycled frame starts clean in both halves */
+	frame_put(w, pfn);
+	ASSERT_OK(frame_alloc(w, &pfn));
+	ASSERT_EQ(frame_cold(frame(w, pfn))->mapidx, 0);
+	ASSERT_EQ(frame_content(frame(w, pfn)), 0);
+	frame_put(w, pfn);
+	/* chunks are cache-line aligned: four whole hot halves per line */
 	ASSERT_EQ((uintptr_t)frame(w, 0) % 64, 0);
-	ASSERT_EQ(sizeof(struct avm_frame), 32);
+	ASSERT_EQ((uintptr_t)frame_cold(frame(w, 0)) % 64, 0);
+	ASSERT_EQ(sizeof(struct avm_frame) + sizeof(struct avm_frame_cold), 32);
 	avm_world_free(w);
 	return true;
 }
