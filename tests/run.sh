@@ -22,6 +22,10 @@
 set -uo pipefail
 
 only_asan=0
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+	sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+	exit 0
+fi
 if [[ ${1:-} == --only-asan ]]; then
 	only_asan=1
 	shift
