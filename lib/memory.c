@@ -7,10 +7,101 @@
  *   copy_page_range()   fork's page-table copy (R9.4-R9.16)
  *   move_page_tables()  mremap's PTE moves (R7.13)
  *
- * All of them walk the radix page table with radix_walk(), so their cost is
- * proportional to the tables that exist in the range, not to its size.
+ * All of them walk the radix page table leaf by leaf (radix_walk_leaves(),
+ * radix_move()), so their cost is proportional to the tables that exist in
+ * the range, not to its size, and their per-page work is a loop over one
+ * leaf's slot array.
  */
 #include "internal.h"
+
+/* ---- the per-page fast paths ------------------------------------------ */
+
+/*
+ * The loops below run leaf by leaf over slot arrays (radix_walk_leaves(),
+ * radix_move()), as zap_pte_range(), copy_pte_range() and move_ptes() run
+ * over one PTE table at a time.  They touch one frame per present PTE: when
+ * the frames of a leaf lie scattered over a frame table larger than the
+ * cache (pages faulted out of address order, frames recycled), the frame
+ * of the PTE this many slots ahead is prefetched.
+ */
+#ifndef PTE_PREFETCH_AHEAD
+#define PTE_PREFETCH_AHEAD 32
+#endif
+
+/* A present PTE that maps a frame with a struct page (not the zero page). */
+static inline bool pte_maps_frame(uint64_t pte)
+{
+	return (pte & (PTE_PRESENT | PTE_SPECIAL)) == PTE_PRESENT;
+}
+
+/*
+ * Prefetch the frame of @pte if it maps one.  Always inlined: GCC 12 takes
+ * a function whose only effect is a prefetch for pure, and drops the calls
+ * when it is not inlined early.
+ */
+static inline __attribute__((always_inline)) void prefetch_pte_frame(const struct avm_world *w,
+								      uint64_t pte)
+{
+	if (pte_maps_frame(pte))
+		__builtin_prefetch(frame(w, pte_pfn(pte)), 1);
+}
+
+/*
+ * How far into a run of @n slots to prefetch: the loop prefetches for
+ * ptes[i + PTE_PREFETCH_AHEAD] while i is below the bound.  0 when the
+ * first and last entries map frames exactly as far apart as they are
+ * (pages faulted in address order): the hardware prefetcher follows such
+ * a run of the frame table on its own, and prefetching costs more than it
+ * saves there.
+ */
+static inline unsigned long prefetch_bound(const uint64_t *ptes, unsigned long n)
+{
+	uint64_t first = ptes[0], last = ptes[n - 1];
+
+	if (n <= PTE_PREFETCH_AHEAD)
+		return 0;
+	if (pte_maps_frame(first) && pte_maps_frame(last) &&
+	    pte_pfn(last) - pte_pfn(first) == n - 1)
+		return 0;
+	return n - PTE_PREFETCH_AHEAD;
+}
+
+/*
+ * The first non-zero slot of ptes[i .. n), or n.  A run of empty slots (an
+ * emptied table, a sparse range) is skipped eight at a time.
+ */
+static inline unsigned long next_pte(const uint64_t *ptes, unsigned long i, unsigned long n)
+{
+	if (avm_likely(i < n && ptes[i]))
+		return i;
+	while (i + 8 <= n && !(ptes[i] | ptes[i + 1] | ptes[i + 2] | ptes[i + 3] | ptes[i + 4] |
+			       ptes[i + 5] | ptes[i + 6] | ptes[i + 7]))
+		i += 8;
+	while (i < n && !ptes[i])
+		i++;
+	return i;
+}
+
+/*
+ * Inline forms of frame_get() / frame_put() (frame.c) for a frame a PTE
+ * maps, so never the zero page.  The last reference goes through
+ * frame_put(), which frees the frame.
+ */
+static inline void frame_get_mapped(struct avm_frame *f)
+{
+	AVM_ASSERT_INTERNAL(!(f->flags & FRAME_ZERO));
+	AVM_ASSERT(f->refcount > 0);
+	f->refcount++;
+}
+
+static inline void frame_put_mapped(struct avm_world *w, unsigned long pfn, struct avm_frame *f)
+{
+	AVM_ASSERT_INTERNAL(pfn != 0);
+	if (avm_likely(f->refcount > 1))
+		f->refcount--;
+	else
+		frame_put(w, pfn);
+}
 
 /* ---- zap (R18.4, R13.3) ---------------------------------------------- */
 
@@ -19,15 +110,19 @@ struct zap_args {
 	bool zap_guards;
 };
 
+/* rss and swap-entry counts a leaf's zap drops, applied once per leaf. */
+struct zap_counts {
+	unsigned long anon, shmem, swapents;
+};
+
 /*
  * Drop a present PTE's mapping of @pfn: rmap, rss, and the reference.  A
  * swap-cache frame left unmapped loses its cache entry when no swap PTE
  * needs it any more (free_swap_cache() from the TLB batch free).
  */
-static void zap_present(struct avm_vma *vma, uint64_t pte)
+static inline void zap_present(struct avm_vma *vma, struct avm_world *w, uint64_t pte,
+			       struct zap_counts *zc)
 {
-	struct avm_mm *mm = vma->vm_mm;
-	struct avm_world *w = mm->w;
 	unsigned long pfn = pte_pfn(pte);
 	struct avm_frame *f = frame(w, pfn);
 
@@ -37,37 +132,56 @@ static void zap_present(struct avm_vma *vma, uint64_t pte)
 			f->flags |= FRAME_DIRTY;
 		if (pte & PTE_YOUNG)
 			f->flags |= FRAME_REFERENCED;
-		mm->rss_shmem--;
+		zc->shmem++;
 	} else {
-		mm->rss_anon--;
+		zc->anon++;
 	}
-	rmap_remove(w, pfn, vma);
-	if ((f->flags & FRAME_SWAPCACHE) && f->mapcount == 0)
+	/* rmap_remove() (R18.3); a VM_LOCKED VMA also munlocks (R13.2). */
+	if (avm_unlikely(vma->vm_flags & AVM_VM_LOCKED)) {
+		rmap_remove(w, pfn, vma);
+	} else {
+		AVM_ASSERT(f->mapcount > 0);
+		f->mapcount--;
+	}
+	if (avm_unlikely(f->flags & FRAME_SWAPCACHE) && f->mapcount == 0)
 		swap_folio_free(w, pfn);
-	frame_put(w, pfn);
+	frame_put_mapped(w, pfn, f);
 }
 
-static int zap_one(unsigned long key, uint64_t *slot, void *arg)
+/* zap_pte_range() over one leaf (R18.4): @n slots from @key. */
+static int zap_leaf(unsigned long key, uint64_t *ptes, unsigned long n, void *arg)
 {
 	struct zap_args *za = arg;
 	struct avm_vma *vma = za->vma;
 	struct avm_mm *mm = vma->vm_mm;
-	uint64_t pte = *slot;
+	struct avm_world *w = mm->w;
+	struct zap_counts zc = { 0, 0, 0 };
+	unsigned long pf = prefetch_bound(ptes, n);
 
 	(void)key;
-	if (pte_present(pte)) {
-		if (!pte_zero(pte))
-			zap_present(vma, pte);
-	} else if (pte_is_swap(pte)) {
-		swap_free(mm->w, pte_swp_slot(pte));
-		AVM_ASSERT(mm->swapents > 0);
-		mm->swapents--;
-	} else if (pte_is_guard(pte)) {
-		if (!za->zap_guards)
-			return 0; /* R13.11: markers survive DONTNEED / FREE */
+	for (unsigned long i = next_pte(ptes, 0, n); i < n; i = next_pte(ptes, i + 1, n)) {
+		uint64_t pte = ptes[i];
+
+		if (i < pf)
+			prefetch_pte_frame(w, ptes[i + PTE_PREFETCH_AHEAD]);
+		if (pte_present(pte)) {
+			if (!pte_zero(pte))
+				zap_present(vma, w, pte, &zc);
+		} else if (pte_is_swap(pte)) {
+			swap_free(w, pte_swp_slot(pte));
+			AVM_ASSERT(mm->swapents > zc.swapents);
+			zc.swapents++;
+		} else if (pte_is_guard(pte)) {
+			if (!za->zap_guards)
+				continue; /* R13.11: markers survive DONTNEED / FREE */
+		}
+		/* Migration entries hold nothing (fault.c): just cleared. */
+		ptes[i] = 0;
 	}
-	/* Migration entries hold nothing (fault.c): just cleared. */
-	*slot = 0;
+	AVM_ASSERT_INTERNAL(mm->rss_anon >= zc.anon && mm->rss_shmem >= zc.shmem);
+	mm->rss_anon -= zc.anon;
+	mm->rss_shmem -= zc.shmem;
+	mm->swapents -= zc.swapents;
 	return 0;
 }
 
@@ -79,8 +193,8 @@ void zap_range(struct avm_vma *vma, unsigned long start, unsigned long end, bool
 	AVM_ASSERT(start >= vma->vm_start && end <= vma->vm_end);
 	if (start >= end)
 		return;
-	radix_walk(&vma->vm_mm->pgtable, start >> AVM_PAGE_SHIFT,
-		   (end >> AVM_PAGE_SHIFT) - 1, zap_one, &za);
+	radix_walk_leaves(&vma->vm_mm->pgtable, start >> AVM_PAGE_SHIFT,
+			  (end >> AVM_PAGE_SHIFT) - 1, zap_leaf, &za);
 }
 
 /*
@@ -127,80 +241,126 @@ static int copy_present_page(struct avm_vma *dst, unsigned long addr, uint64_t *
 	return 0;
 }
 
-static int copy_one(unsigned long key, uint64_t *sptep, void *arg)
+/*
+ * A non-present PTE (R9.13-R9.15): swap entries take a swap count and lose
+ * the exclusive bit on both sides, COW mappings turn writable migration
+ * entries into readable ones on both sides, guard markers copy as they are.
+ * Returns: the child's entry.
+ */
+static uint64_t copy_nonpresent(struct avm_world *w, bool cow, uint64_t *sptep, uint64_t pte,
+				unsigned long *swapents)
+{
+	uint64_t type = pte_type(pte);
+
+	if (type == PTE_TYPE_SWAP) {
+		/* R9.13: both lose the exclusive bit. */
+		swap_dup(w, pte_swp_slot(pte));
+		pte &= ~PTE_SWP_EXCLUSIVE;
+		*sptep = pte;
+		(*swapents)++;
+	} else if (type == PTE_TYPE_GUARD) {
+		/* R9.15: guard markers are always copied. */
+	} else if (pte_is_migration(pte)) {
+		/* R9.14: COW mappings make both plain readable entries. */
+		if (cow && type != PTE_TYPE_MIGR_READ) {
+			pte = (pte & ~PTE_TYPE_MASK) | (PTE_TYPE_MIGR_READ << PTE_TYPE_SHIFT);
+			*sptep = pte;
+		}
+	}
+	return pte;
+}
+
+/*
+ * copy_pte_range() over one leaf of the parent (R9.7-R9.15): @n slots from
+ * @key.  The child's leaf (same keys, same shape: one lookup serves the
+ * run) is allocated at the first non-zero entry, so a parent leaf of empty
+ * slots gives the child no table.  On -ENOMEM the entries before the
+ * failing one are copied, the rest not.
+ */
+static int copy_leaf(unsigned long key, uint64_t *sptes, unsigned long n, void *arg)
 {
 	struct copy_args *ca = arg;
 	struct avm_vma *dst = ca->dst, *src = ca->src;
 	struct avm_mm *dst_mm = dst->vm_mm;
 	struct avm_world *w = dst_mm->w;
-	unsigned long addr = key << AVM_PAGE_SHIFT;
 	bool cow = page_cow_mapping(src->vm_flags);
-	bool dst_uffd_wp = dst->vm_flags & AVM_VM_UFFD_WP;
-	uint64_t pte = *sptep;
-	uint64_t *dptep = radix_slot(w, &dst_mm->pgtable, key);
+	bool has_pinned = src->vm_mm->flags & MMF_HAS_PINNED;
+	/* R9.7/R9.9 (__copy_present_ptes()): what each side loses. */
+	uint64_t src_clear = cow ? PTE_WRITE : 0;
+	uint64_t uffd_clear = (dst->vm_flags & AVM_VM_UFFD_WP) ? 0 : PTE_UFFD_WP;
+	uint64_t dst_clear = PTE_YOUNG | uffd_clear |
+			     ((src->vm_flags & AVM_VM_SHARED) ? PTE_DIRTY : 0);
+	unsigned long rss_anon = 0, rss_shmem = 0, swapents = 0;
+	uint64_t *dptes = NULL;
+	unsigned long pf = prefetch_bound(sptes, n);
+	int err = 0;
 
-	if (!dptep) {
-		ca->err = -ENOMEM;
+	for (unsigned long i = next_pte(sptes, 0, n); i < n; i = next_pte(sptes, i + 1, n)) {
+		uint64_t pte = sptes[i];
+
+		if (!dptes) {
+			unsigned long room;
+			uint64_t *d = radix_leaf_slots(w, &dst_mm->pgtable, key + i, &room);
+
+			if (!d) {
+				err = -ENOMEM;
+				break;
+			}
+			AVM_ASSERT_INTERNAL(room >= n - i);
+			dptes = d - i;
+		}
+		AVM_ASSERT(pte_none(dptes[i]));
+		if (i < pf)
+			prefetch_pte_frame(w, sptes[i + PTE_PREFETCH_AHEAD]);
+
+		if (avm_unlikely(!pte_present(pte))) {
+			pte = copy_nonpresent(w, cow, &sptes[i], pte, &swapents);
+			dptes[i] = pte & ~uffd_clear;
+			continue;
+		}
+		if (!pte_zero(pte)) {
+			unsigned long pfn = pte_pfn(pte);
+			struct avm_frame *f = frame(w, pfn);
+
+			if (f->flags & FRAME_ANON) {
+				/*
+				 * R9.8: rmap_try_dup_anon() inline unless the page
+				 * is exclusive in an mm that ever pinned: -EBUSY
+				 * there means maybe pinned, copy it now (R9.10).
+				 */
+				if (avm_unlikely((f->flags & FRAME_ANON_EXCLUSIVE) && has_pinned)) {
+					if (rmap_try_dup_anon(w, pfn, src)) {
+						err = copy_present_page(dst, (key + i) << AVM_PAGE_SHIFT,
+									&dptes[i], pte);
+						if (err)
+							break;
+						continue;
+					}
+				} else {
+					f->flags &= ~FRAME_ANON_EXCLUSIVE;
+					f->mapcount++;
+				}
+				rss_anon++;
+			} else {
+				rmap_add_shmem(w, pfn);
+				rss_shmem++;
+			}
+			frame_get_mapped(f);
+		}
+		/* R9.7/R9.9: __copy_present_ptes() */
+		if (pte & src_clear) {
+			pte &= ~src_clear;
+			sptes[i] = pte;
+		}
+		dptes[i] = pte & ~dst_clear;
+	}
+	dst_mm->rss_anon += rss_anon;
+	dst_mm->rss_shmem += rss_shmem;
+	dst_mm->swapents += swapents;
+	if (err) {
+		ca->err = err;
 		return 1;
 	}
-	AVM_ASSERT(pte_none(*dptep));
-
-	if (!pte_present(pte)) {
-		uint64_t type = pte_type(pte);
-
-		if (type == PTE_TYPE_SWAP) {
-			/* R9.13: both lose the exclusive bit. */
-			swap_dup(w, pte_swp_slot(pte));
-			pte &= ~PTE_SWP_EXCLUSIVE;
-			*sptep = pte;
-			dst_mm->swapents++;
-		} else if (type == PTE_TYPE_GUARD) {
-			/* R9.15: guard markers are always copied. */
-		} else if (pte_is_migration(pte)) {
-			/* R9.14: COW mappings make both plain readable entries. */
-			if (cow && type != PTE_TYPE_MIGR_READ) {
-				pte = (pte & ~PTE_TYPE_MASK) | (PTE_TYPE_MIGR_READ << PTE_TYPE_SHIFT);
-				*sptep = pte;
-			}
-		}
-		if (!dst_uffd_wp)
-			pte &= ~PTE_UFFD_WP;
-		*dptep = pte;
-		return 0;
-	}
-
-	if (!pte_zero(pte)) {
-		unsigned long pfn = pte_pfn(pte);
-		struct avm_frame *f = frame(w, pfn);
-
-		if (f->flags & FRAME_ANON) {
-			/* R9.8; -EBUSY means maybe pinned and exclusive: R9.10. */
-			if (rmap_try_dup_anon(w, pfn, src)) {
-				int ret = copy_present_page(dst, addr, dptep, pte);
-				if (ret) {
-					ca->err = ret;
-					return 1;
-				}
-				return 0;
-			}
-			dst_mm->rss_anon++;
-		} else {
-			rmap_add_shmem(w, pfn);
-			dst_mm->rss_shmem++;
-		}
-		frame_get(w, pfn);
-	}
-	/* R9.7/R9.9: __copy_present_ptes() */
-	if (cow && pte_write(pte)) {
-		pte &= ~PTE_WRITE;
-		*sptep = pte;
-	}
-	if (src->vm_flags & AVM_VM_SHARED)
-		pte &= ~PTE_DIRTY;
-	pte &= ~PTE_YOUNG;
-	if (!dst_uffd_wp)
-		pte &= ~PTE_UFFD_WP;
-	*dptep = pte;
 	return 0;
 }
 
@@ -221,8 +381,8 @@ int copy_page_range(struct avm_vma *dst, struct avm_vma *src)
 	AVM_ASSERT(dst->vm_start == src->vm_start && dst->vm_end == src->vm_end);
 	if (!(dst->vm_flags & needs) && !src->anon_vma)
 		return 0;
-	radix_walk(&src->vm_mm->pgtable, src->vm_start >> AVM_PAGE_SHIFT,
-		   (src->vm_end >> AVM_PAGE_SHIFT) - 1, copy_one, &ca);
+	radix_walk_leaves(&src->vm_mm->pgtable, src->vm_start >> AVM_PAGE_SHIFT,
+			  (src->vm_end >> AVM_PAGE_SHIFT) - 1, copy_leaf, &ca);
 	return ca.err;
 }
 
@@ -236,21 +396,43 @@ struct move_args {
 	bool failed;
 };
 
-static int move_one(unsigned long key, uint64_t *slot, void *arg)
+/*
+ * move_ptes() over one source leaf not moved whole (R7.13): @n slots from
+ * @key.  The destination run may straddle two destination leaves
+ * (unaligned moves): each destination leaf is looked up, allocated if need
+ * be, at the first non-zero entry that goes there, and filled to its end
+ * or the end of the run.  On -ENOMEM every entry before the failing one
+ * has moved, none after it (R7.14).
+ */
+static int move_leaf(unsigned long key, uint64_t *src, unsigned long n, void *arg)
 {
 	struct move_args *ma = arg;
-	uint64_t *dst = radix_slot(ma->mm->w, &ma->mm->pgtable,
-				   ma->new_first + (key - ma->old_first));
+	struct avm_mm *mm = ma->mm;
+	unsigned long dkey = ma->new_first + (key - ma->old_first);
+	unsigned long i = 0;
 
-	if (!dst) {
-		ma->failed = true;
-		ma->failed_at = key;
-		return 1;
+	while ((i = next_pte(src, i, n)) < n) {
+		unsigned long room, stop;
+		uint64_t *dst = radix_leaf_slots(mm->w, &mm->pgtable, dkey + i, &room);
+
+		if (!dst) {
+			ma->failed = true;
+			ma->failed_at = key + i;
+			return 1;
+		}
+		/* dst[0 .. room) are the destinations of src[i ..]. */
+		stop = avm_min(n, i + room);
+		for (unsigned long j = 0; i < stop; i++, j++) {
+			uint64_t v = src[i];
+
+			if (!v)
+				continue;
+			AVM_ASSERT(pte_none(dst[j]));
+			/* move_soft_dirty_pte(): present and swap-format entries alike. */
+			dst[j] = v | PTE_SOFTDIRTY;
+			src[i] = 0;
+		}
 	}
-	AVM_ASSERT(pte_none(*dst));
-	/* move_soft_dirty_pte(): present and swap-format entries alike. */
-	*dst = *slot | PTE_SOFTDIRTY;
-	*slot = 0;
 	return 0;
 }
 
@@ -291,7 +473,7 @@ unsigned long move_page_tables(struct avm_vma *vma, unsigned long old_addr,
 		return 0;
 	ret = radix_move(mm->w, &mm->pgtable, ma.old_first,
 			 ma.old_first + (len >> AVM_PAGE_SHIFT) - 1, ma.new_first,
-			 vma->uffd_ctx ? 0 : 2, move_one, &ma, &stop);
+			 vma->uffd_ctx ? 0 : 2, move_leaf, &ma, &stop);
 	if (ma.failed)
 		return (ma.failed_at - ma.old_first) << AVM_PAGE_SHIFT;
 	if (ret == -ENOMEM)

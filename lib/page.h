@@ -80,6 +80,15 @@ AVM_INTERNAL uint64_t *radix_lookup(const struct avm_radix *r, unsigned long key
 /* Slot of @key, allocating tables on the way.  NULL on -ENOMEM. */
 AVM_INTERNAL uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key);
 /*
+ * radix_slot() for runs of keys: the slot of @key, allocating tables on the
+ * way, and in *room the number of slots from it to the end of its leaf
+ * (keys key .. key + *room - 1 are slot[0 .. *room - 1]), so a caller
+ * fills a leaf with one lookup.  Uses and refreshes the last-leaf cache.
+ * Returns NULL on -ENOMEM (tables allocated before the failure stay).
+ */
+AVM_INTERNAL uint64_t *radix_leaf_slots(struct avm_world *w, struct avm_radix *r,
+					unsigned long key, unsigned long *room);
+/*
  * Call @fn for every non-zero value with key in [first, last], in key
  * order, skipping absent subtrees.  @fn may change or clear *slot.  A
  * non-zero return from @fn stops the walk and is returned.
@@ -88,22 +97,34 @@ typedef int (*radix_fn)(unsigned long key, uint64_t *slot, void *arg);
 AVM_INTERNAL int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last,
 			    radix_fn fn, void *arg);
 /*
+ * The leaf-level walk: call @fn once for every existing leaf overlapping
+ * [first, last], in key order, with the first key of the range in that
+ * leaf, its slot and the number of slots (at least 1) of the leaf in the
+ * range: slots[i] is key + i.  Values may be 0; absent subtrees are
+ * skipped.  @fn may change or clear the slots and may allocate tables (not
+ * free them).  A non-zero return from @fn stops the walk and is returned.
+ */
+typedef int (*radix_leaf_fn)(unsigned long key, uint64_t *slots, unsigned long n, void *arg);
+AVM_INTERNAL int radix_walk_leaves(struct avm_radix *r, unsigned long first, unsigned long last,
+				   radix_leaf_fn fn, void *arg);
+/*
  * mremap's move_page_tables() over the tree (R7.13): move the values of
  * keys [first, last] to new_first + (key - first).  A table of one of the
  * @whole_levels lowest levels (1 = leaves, the PMD's PTE tables; 2 = also
  * their parents, PUD entries) that lies wholly inside the range, starts a
  * table of the same level on the destination side and whose destination
  * slot is empty moves as one pointer (move_normal_pmd/pud): its entries are
- * untouched.  Every other non-zero value goes to @fn, which must move it
- * (radix_slot() at the destination), as in radix_walk().  Node counts do
- * not change for moved tables; the last-leaf cache is dropped.
+ * untouched.  Every leaf not moved whole goes to @fn, as in
+ * radix_walk_leaves(), which must move the non-zero values of its run
+ * (radix_leaf_slots() at the destination).  Node counts do not change for
+ * moved tables; the last-leaf cache is dropped.
  * Returns: 0; @fn's non-zero return; or -ENOMEM when a destination table
  * could not be allocated, with *stop_key the first source key not moved
  * (every key below it has moved, none above).
  */
 AVM_INTERNAL int radix_move(struct avm_world *w, struct avm_radix *r, unsigned long first,
 			    unsigned long last, unsigned long new_first, unsigned int whole_levels,
-			    radix_fn fn, void *arg, unsigned long *stop_key);
+			    radix_leaf_fn fn, void *arg, unsigned long *stop_key);
 /* free_pgtables(): free every table in [first, last] that holds no value. */
 AVM_INTERNAL void radix_prune(struct avm_world *w, struct avm_radix *r, unsigned long first,
 			      unsigned long last);

@@ -86,11 +86,13 @@ uint64_t *radix_lookup(const struct avm_radix *r, unsigned long key)
 }
 
 /*
- * Returns: the slot, or NULL on -ENOMEM.  Tables allocated before a failure
- * stay (empty); free_pgtables() reclaims them later, as the kernel keeps a
- * PMD table whose PTE-table allocation failed.
+ * The slot of @key, allocating tables on the way; the last-leaf cache
+ * answers keys of the leaf reached last without a walk.  Returns: the
+ * slot, or NULL on -ENOMEM.  Tables allocated before a failure stay
+ * (empty); free_pgtables() reclaims them later, as the kernel keeps a PMD
+ * table whose PTE-table allocation failed.
  */
-uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key)
+static inline uint64_t *slot_alloc(struct avm_world *w, struct avm_radix *r, unsigned long key)
 {
 	void **parent = &r->root;
 
@@ -110,6 +112,19 @@ uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key
 	r->last_leaf = *parent;
 	r->last_leaf_nr = key >> r->bits;
 	return &((uint64_t *)*parent)[level_index(r, r->levels - 1, key)];
+}
+
+uint64_t *radix_slot(struct avm_world *w, struct avm_radix *r, unsigned long key)
+{
+	return slot_alloc(w, r, key);
+}
+
+/* pte_alloc() + pte_offset_map(): a leaf's slots from @key on. */
+uint64_t *radix_leaf_slots(struct avm_world *w, struct avm_radix *r, unsigned long key,
+			   unsigned long *room)
+{
+	*room = (1UL << r->bits) - (key & ((1UL << r->bits) - 1));
+	return slot_alloc(w, r, key);
 }
 
 /* Child index range of a node covering [base, base + span) cut to [first, last]. */
@@ -167,6 +182,65 @@ int radix_walk(struct avm_radix *r, unsigned long first, unsigned long last, rad
 	return walk_node(r, r->root, 0, 0, first, last, fn, arg);
 }
 
+/* ---- leaf by leaf (zap, fork copy, mremap PTE moves) ------------------ */
+
+struct leaf_walk {
+	struct avm_radix *r;
+	unsigned long first, last;
+	radix_leaf_fn fn;
+	void *arg;
+};
+
+/*
+ * @node is at level @level (not a leaf) and covers keys from @base.  Its
+ * children are re-read one by one: @fn may allocate elsewhere in the tree.
+ */
+static int leaf_walk_node(const struct leaf_walk *lw, void **node, unsigned int level,
+			  unsigned long base)
+{
+	struct avm_radix *r = lw->r;
+	unsigned int shift = level_shift(r, level);
+	unsigned long lo, hi;
+
+	child_range(base, shift, r->bits, lw->first, lw->last, &lo, &hi);
+	for (unsigned long i = lo; i <= hi; i++) {
+		void *child = node[i];
+		unsigned long cbase = base + (i << shift);
+		int ret;
+
+		if (!child)
+			continue;
+		if (level + 2 == r->levels) {
+			/* @child is a leaf covering [cbase, cbase + 2^bits). */
+			unsigned long from = avm_max(cbase, lw->first);
+			unsigned long to = avm_min(cbase + ((1UL << r->bits) - 1), lw->last);
+
+			ret = lw->fn(from, &((uint64_t *)child)[from - cbase], to - from + 1,
+				     lw->arg);
+		} else {
+			ret = leaf_walk_node(lw, child, level + 1, cbase);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int radix_walk_leaves(struct avm_radix *r, unsigned long first, unsigned long last,
+		      radix_leaf_fn fn, void *arg)
+{
+	struct leaf_walk lw = { .r = r, .first = first, .last = last, .fn = fn, .arg = arg };
+
+	if (!r->root || first > last)
+		return 0;
+	if (last >> RADIX_KEY_BITS)
+		lw.last = last = (1UL << RADIX_KEY_BITS) - 1;
+	if (first > last)
+		return 0;
+	AVM_ASSERT_INTERNAL(r->levels >= 2);
+	return leaf_walk_node(&lw, r->root, 0, 0);
+}
+
 /* ---- moving whole tables (mremap, R7.13) ------------------------------ */
 
 struct move_ctx {
@@ -175,7 +249,7 @@ struct move_ctx {
 	unsigned long first, last; /* source keys */
 	unsigned long delta;       /* destination key - source key (mod 2^64) */
 	unsigned int whole_from;   /* lowest level number whose nodes may move whole */
-	radix_fn fn;
+	radix_leaf_fn fn;
 	void *arg;
 	unsigned long *stop_key;
 };
@@ -209,18 +283,8 @@ static int move_node(struct move_ctx *m, void *node, unsigned int level, unsigne
 	unsigned long lo, hi, span = 1UL << shift; /* keys under one child */
 
 	child_range(base, shift, r->bits, m->first, m->last, &lo, &hi);
-	if (level + 1 == r->levels) {
-		uint64_t *v = node;
-		for (unsigned long i = lo; i <= hi; i++) {
-			int ret;
-			if (!v[i])
-				continue;
-			ret = m->fn(base + i, &v[i], m->arg);
-			if (ret)
-				return ret;
-		}
-		return 0;
-	}
+	if (level + 1 == r->levels)
+		return m->fn(base + lo, &((uint64_t *)node)[lo], hi - lo + 1, m->arg);
 	for (unsigned long i = lo; i <= hi; i++) {
 		void *child = ((void **)node)[i];
 		unsigned long cbase = base + (i << shift);
@@ -262,7 +326,7 @@ static int move_node(struct move_ctx *m, void *node, unsigned int level, unsigne
  * free_pgtables() frees them when the source range is unmapped.
  */
 int radix_move(struct avm_world *w, struct avm_radix *r, unsigned long first, unsigned long last,
-	       unsigned long new_first, unsigned int whole_levels, radix_fn fn, void *arg,
+	       unsigned long new_first, unsigned int whole_levels, radix_leaf_fn fn, void *arg,
 	       unsigned long *stop_key)
 {
 	struct move_ctx m = {
@@ -282,8 +346,13 @@ int radix_move(struct avm_world *w, struct avm_radix *r, unsigned long first, un
 static bool node_empty(const struct avm_radix *r, const void *node)
 {
 	const uint64_t *v = node; /* NULL pointers and 0 values are both all-zero */
+	unsigned long i = 0, n = 1UL << r->bits;
 
-	for (unsigned long i = 0; i < (1UL << r->bits); i++)
+	/* Emptied leaves are scanned whole: eight slots at a time. */
+	for (; i + 8 <= n; i += 8)
+		if (v[i] | v[i + 1] | v[i + 2] | v[i + 3] | v[i + 4] | v[i + 5] | v[i + 6] | v[i + 7])
+			return false;
+	for (; i < n; i++)
 		if (v[i])
 			return false;
 	return true;

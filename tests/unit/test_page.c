@@ -79,6 +79,86 @@ TEST(test_pgtable_walk_in_order_all_bits)
 	return true;
 }
 
+struct leaf_runs {
+	unsigned long calls, slots, nonzero, next_key;
+	unsigned long stop_at; /* return 5 from the call whose run holds this key */
+	unsigned int bits;
+	bool ok;
+};
+
+static int leaf_run_fn(unsigned long key, uint64_t *slots, unsigned long n, void *arg)
+{
+	struct leaf_runs *lr = arg;
+	unsigned long leaf = 1UL << lr->bits;
+
+	/* One leaf per call, in key order, slots[i] the slot of key + i. */
+	if (n == 0 || key / leaf != (key + n - 1) / leaf || key < lr->next_key)
+		lr->ok = false;
+	lr->next_key = key + n;
+	for (unsigned long i = 0; i < n; i++) {
+		if (slots[i] && slots[i] != key + i + 1)
+			lr->ok = false;
+		lr->nonzero += slots[i] != 0;
+	}
+	lr->calls++;
+	lr->slots += n;
+	return lr->stop_at >= key && lr->stop_at < key + n ? 5 : 0;
+}
+
+/*
+ * radix_walk_leaves(): one call per existing leaf in range, cut to the
+ * range, zero slots included, absent subtrees skipped; radix_leaf_slots():
+ * the slots to the end of the leaf, allocated once, cached.
+ */
+TEST(test_pgtable_walk_leaves_and_leaf_slots_all_bits)
+{
+	for (unsigned int bits = 1; bits <= 9; bits++) {
+		struct avm_world *w = test_world();
+		struct avm_radix r;
+		unsigned long leaf = 1UL << bits, room, nodes;
+		unsigned long a = 3 * leaf + 1, b = 7 * leaf + 2, far = 1UL << 33;
+		uint64_t *s;
+
+		radix_init(&r, bits);
+		s = radix_leaf_slots(w, &r, a, &room);
+		ASSERT_TRUE(s != NULL);
+		ASSERT_EQ(room, leaf - 1);
+		for (unsigned long i = 0; i < room; i++)
+			s[i] = a + i + 1;
+		ASSERT_EQ(*radix_lookup(&r, 4 * leaf - 1), 4 * leaf);
+		nodes = r.nodes;
+		ASSERT_TRUE(radix_leaf_slots(w, &r, 3 * leaf, &room) == s - 1);
+		ASSERT_EQ(room, leaf);
+		ASSERT_EQ(r.nodes, nodes);
+		*radix_slot(w, &r, b) = b + 1;
+		*radix_slot(w, &r, far) = far + 1;
+
+		struct leaf_runs lr = { .stop_at = ~0UL, .bits = bits, .ok = true };
+		ASSERT_OK(radix_walk_leaves(&r, a, far, leaf_run_fn, &lr));
+		ASSERT_TRUE(lr.ok);
+		ASSERT_EQ(lr.calls, 3);
+		ASSERT_EQ(lr.slots, (leaf - 1) + leaf + 1);
+		ASSERT_EQ(lr.nonzero, (leaf - 1) + 1 + 1);
+		lr = (struct leaf_runs){ .stop_at = b, .bits = bits, .ok = true };
+		ASSERT_EQ(radix_walk_leaves(&r, 0, ~0UL, leaf_run_fn, &lr), 5);
+		ASSERT_EQ(lr.calls, 2);
+		lr = (struct leaf_runs){ .stop_at = ~0UL, .bits = bits, .ok = true };
+		ASSERT_OK(radix_walk_leaves(&r, b + 1, b + 1, leaf_run_fn, &lr));
+		ASSERT_EQ(lr.calls, 1);
+		ASSERT_EQ(lr.slots, 1);
+		ASSERT_EQ(lr.nonzero, 0);
+
+		/* Injected failure: NULL, the tables above the leaf stay. */
+		avm_fault_inject(w, 1);
+		ASSERT_TRUE(radix_leaf_slots(w, &r, far + (1UL << 20), &room) == NULL);
+		avm_fault_inject(w, 0);
+		ASSERT_TRUE(radix_lookup(&r, far + (1UL << 20)) == NULL);
+		radix_destroy(w, &r);
+		avm_world_free(w);
+	}
+	return true;
+}
+
 /* free_pgtables(): prune frees empty tables in range, interior ones too, keeps used ones. */
 TEST(test_pgtable_prune_frees_empty_tables)
 {

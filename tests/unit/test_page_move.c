@@ -16,19 +16,25 @@ struct mover {
 	bool failed;
 };
 
-/* What move_one does, tagging each value it moves one by one. */
-static int move_value(unsigned long key, uint64_t *slot, void *arg)
+/* What move_leaf does, tagging each value it moves one by one. */
+static int move_value(unsigned long key, uint64_t *slots, unsigned long n, void *arg)
 {
 	struct mover *m = arg;
-	uint64_t *dst = radix_slot(m->w, m->r, key + m->delta);
 
-	if (!dst) {
-		m->failed = true;
-		return 1;
+	for (unsigned long i = 0; i < n; i++) {
+		uint64_t *dst;
+
+		if (!slots[i])
+			continue;
+		dst = radix_slot(m->w, m->r, key + i + m->delta);
+		if (!dst) {
+			m->failed = true;
+			return 1;
+		}
+		*dst = slots[i] | MARK;
+		slots[i] = 0;
+		m->calls++;
 	}
-	*dst = *slot | MARK;
-	*slot = 0;
-	m->calls++;
 	return 0;
 }
 
@@ -335,6 +341,72 @@ TEST(test_r7_13_mremap_moves_whole_leaves)
 	ASSERT_OK(avm_munmap(w, p, src, 6 * leaf));
 	VALIDATE(w);
 	avm_world_free(w);
+	return true;
+}
+
+/*
+ * R7.13/R7.14 PTE by PTE: a move one page off the source's leaf offsets
+ * (every source leaf spans two destination leaves), over a sparse range,
+ * with every table allocation failing in turn.  move_page_tables() returns
+ * the bytes before the first entry not moved: everything below moved with
+ * soft-dirty, nothing above; moving that much back needs no allocation.
+ */
+TEST(test_r7_14_move_page_tables_unaligned_fault_injection)
+{
+	for (unsigned long n = 1;; n++) {
+		struct avm_world *w = test_world();
+		int p = avm_spawn(w);
+		struct avm_mm *mm = mm_find(w, p);
+		unsigned long leaf = P(1UL << w->cfg.pt_bits), dst = X + (1UL << 36) + P(1);
+		unsigned long len = 5 * leaf, moved, back;
+		struct avm_vma *vma, *new_vma;
+
+		MMAP_FIXED(w, p, X, len, RW);
+		MMAP_FIXED(w, p, dst, len, RW);
+		/* Pages 0-1 and 3 of every 4, none in the middle leaf. */
+		for (unsigned long a = X; a < X + len; a += AVM_PAGE_SIZE)
+			if (((a - X) / AVM_PAGE_SIZE) % 4 != 2 &&
+			    (a < X + 2 * leaf || a >= X + 3 * leaf))
+				ASSERT_OK(avm_write(w, p, a, a));
+		vma = vma_find(mm, X);
+		new_vma = vma_find(mm, dst);
+		ASSERT_TRUE(vma && new_vma && vma != new_vma);
+		clear_soft_dirty(w, p, X, len);
+		avm_fault_inject(w, n);
+		moved = move_page_tables(vma, X, new_vma, dst, len);
+		avm_fault_inject(w, 0);
+		ASSERT_TRUE(moved <= len && moved % AVM_PAGE_SIZE == 0);
+		for (unsigned long off = 0; off < len; off += AVM_PAGE_SIZE) {
+			uint64_t old = pt_get(mm, X + off), new = pt_get(mm, dst + off);
+			bool data = (off / AVM_PAGE_SIZE) % 4 != 2 &&
+				    (off < 2 * leaf || off >= 3 * leaf);
+
+			if (!data) {
+				ASSERT_EQ(old | new, 0);
+			} else if (off < moved) {
+				ASSERT_EQ(old, 0);
+				ASSERT_TRUE(pte_present(new) && (new & PTE_SOFTDIRTY));
+				ASSERT_EQ(frame_content(frame(w, pte_pfn(new))), X + off);
+			} else {
+				ASSERT_EQ(new, 0);
+				ASSERT_TRUE(pte_present(old) && !(old & PTE_SOFTDIRTY));
+			}
+		}
+		/* The first entry not moved is a data page. */
+		if (moved < len)
+			ASSERT_TRUE((moved / AVM_PAGE_SIZE) % 4 != 2);
+		avm_fault_inject(w, 1);
+		back = move_page_tables(new_vma, dst, vma, X, moved);
+		avm_fault_inject(w, 0);
+		ASSERT_EQ(back, moved);
+		for (unsigned long off = 0; off < len; off += AVM_PAGE_SIZE)
+			ASSERT_EQ(pt_get(mm, dst + off), 0);
+		VALIDATE(w);
+		avm_world_free(w);
+		if (moved == len)
+			break;
+		ASSERT_TRUE(n < 200);
+	}
 	return true;
 }
 
