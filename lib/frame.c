@@ -65,7 +65,7 @@ void frame_fini(struct avm_world *w)
 	unsigned long cap = 1;
 
 	for (unsigned long i = 0; i < w->nr_chunks; i++)
-		avm_free(w, w->frame_chunks[i], CHUNK_BYTES);
+		avm_free_aligned(w, w->frame_chunks[i], CHUNK_BYTES);
 	while (cap < w->nr_chunks)
 		cap *= 2;
 	if (w->frame_chunks)

@@ -378,6 +378,7 @@ AVM_INTERNAL void *avm_zalloc(struct avm_world *w, size_t size);
 AVM_INTERNAL void avm_free(struct avm_world *w, void *p, size_t size);
 /* The same, aligned to @align (a power of two, multiple of sizeof(void *)). */
 AVM_INTERNAL void *avm_zalloc_aligned(struct avm_world *w, size_t size, size_t align);
+AVM_INTERNAL void avm_free_aligned(struct avm_world *w, void *p, size_t size);
 /*
  * A folio->mapping handle for @obj (an anon_vma or a shmem object).
  * Returns: the handle (>= 1), or 0 on -ENOMEM.

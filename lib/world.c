@@ -80,17 +80,35 @@ void *avm_zalloc(struct avm_world *w, size_t size)
 	return p;
 }
 
+/*
+ * calloc() and align by hand, the raw pointer kept just below the aligned
+ * one: a large calloc() gets fresh zero pages from the kernel without
+ * writing them, so a chunk's pages are only touched (and faulted in on
+ * the host) as frames are handed out.
+ */
 void *avm_zalloc_aligned(struct avm_world *w, size_t size, size_t align)
 {
-	void *p;
+	uintptr_t raw, p;
 
+	AVM_ASSERT(align >= sizeof(void *) && !(align & (align - 1)));
 	if (avm_inject_fail(w))
 		return NULL;
-	if (posix_memalign(&p, align, size))
+	raw = (uintptr_t)calloc(1, size + align + sizeof(void *));
+	if (!raw)
 		return NULL;
-	memset(p, 0, size);
+	p = (raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
+	((void **)p)[-1] = (void *)raw;
 	w->bytes += size;
-	return p;
+	return (void *)p;
+}
+
+void avm_free_aligned(struct avm_world *w, void *p, size_t size)
+{
+	if (!p)
+		return;
+	AVM_ASSERT(w->bytes >= size);
+	w->bytes -= size;
+	free(((void **)p)[-1]);
 }
 
 void avm_free(struct avm_world *w, void *p, size_t size)
