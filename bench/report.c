@@ -357,8 +357,9 @@ static void write_md(FILE *f, const char *machine)
 	fprintf(f, "# anonvm benchmarks: the model against the kernel\n\n");
 	fprintf(f, "Machine: %s\n\n", machine);
 	fprintf(f, "Produced by `make bench` (bench/run.sh): bench/kernel and `anonvm bench` run "
-		   "alternately, case by case and size by size. Cells are the median of the runs "
-		   "[min..max]; kernel/model > 1 means the model is faster.\n\n");
+		   "alternately, case by case, size by size and run by run (each run its own "
+		   "process). Cells are the median of the runs [min..max]; kernel/model > 1 "
+		   "means the model is faster.\n\n");
 	fprintf(f, "| case | N | unit | kernel | model | kernel/model |\n");
 	fprintf(f, "|---|---:|---|---:|---:|---:|\n");
 	for (size_t c = 0; c < BENCH_NR_CASES; c++) {
@@ -421,11 +422,12 @@ static void write_md(FILE *f, const char *machine)
 			a, b);
 	}
 
-	fprintf(f, "\nThe exponents come from wall-clock medians on a shared 2-vCPU guest; "
-		   "model costs per page that rise between 16384 and 1048576 pages come from "
-		   "the memory hierarchy (at 1048576 pages the model's state is ~48 MiB, far "
-		   "beyond cache), not from more work: callgrind counts the same "
-		   "instructions per page for fork and mremap at 16384 and 262144 pages.\n");
+	fprintf(f, "\nThe exponents are slopes of wall-clock medians on this guest; below 1 means "
+		   "fixed costs (set-up, a call's own overhead) spread over more pages.  Every "
+		   "run is a process of its own; the model's process first does one untimed run, "
+		   "where its heap grows and pays a host page fault per 4 KiB of model state "
+		   "(as slow as the kernel's write-fault row: one host fault per page), so the "
+		   "timed run measures the model, not the host's first touch of its memory.\n");
 	fprintf(f, "\n## Memory and interpretation\n\n| figure | N | kernel | model | note |\n"
 		   "|---|---:|---:|---:|---|\n");
 	for (int i = 0; i < nrows; i++) {

@@ -876,13 +876,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: anonvm bench [--size N|--sizes LIST] [--set case,case] [--runs K]\n"
-		"                    [--quick] [--verify] [--json] [--mem] [--list] [--help]\n"
+		"                    [--warmup] [--quick] [--verify] [--json] [--mem] [--list]\n"
+		"                    [--help]\n"
 		"\n"
 		"Runs the model's side of the benchmarks (bench/run.sh runs the kernel's\n"
 		"side alternately and writes bench/results/).  Sizes are pages (1k, 16k, 1m\n"
 		"allowed); the rmap cases take K processes from --sizes, default 1,16,256.\n"
 		"  --quick   tiny sizes, for make test      --verify  validator at the end\n"
 		"  --json    one JSON result per line       --mem     bytes per page / VMA\n"
+		"  --warmup  one untimed run of each case and size first (the heap grows\n"
+		"            there, so the timed runs do not pay host page faults for it)\n"
 		"Every case checks its final state against a digest of what it must be;\n"
 		"the exit status is 1 if any case does not.\n"
 		"cases:");
@@ -898,6 +901,7 @@ int cmd_bench(int argc, char **argv)
 		{ "sizes", required_argument, NULL, 's' },
 		{ "set", required_argument, NULL, 'c' },
 		{ "runs", required_argument, NULL, 'r' },
+		{ "warmup", no_argument, NULL, 'w' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "json", no_argument, NULL, 'j' },
@@ -909,7 +913,7 @@ int cmd_bench(int argc, char **argv)
 	};
 	struct bctx *b = calloc(1, sizeof(*b));
 	unsigned long sizes[BENCH_MAX_SIZES];
-	bool mem = false, runs_given = false;
+	bool mem = false, runs_given = false, warmup = false;
 	int opt, status;
 
 	if (!b)
@@ -935,6 +939,9 @@ int cmd_bench(int argc, char **argv)
 		case 'r':
 			b->o.runs = atoi(optarg);
 			runs_given = true;
+			break;
+		case 'w':
+			warmup = true;
 			break;
 		case 'q':
 			b->o.quick = true;
@@ -998,6 +1005,17 @@ int cmd_bench(int argc, char **argv)
 			for (int s = 0; s < ns && !b->failed; s++) {
 				struct bench_result r;
 
+				if (warmup) {
+					/* One untimed, verified run: the heap grows here. */
+					int runs = b->o.runs;
+
+					b->o.runs = 1;
+					bench_result_init(&r, SIDE, name, sizes[s]);
+					case_fns[c].fn(b, &r, sizes[s]);
+					b->o.runs = runs;
+					if (b->failed)
+						break;
+				}
 				bench_result_init(&r, SIDE, name, sizes[s]);
 				case_fns[c].fn(b, &r, sizes[s]);
 				bench_finish(&r);
