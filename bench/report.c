@@ -357,9 +357,8 @@ static void write_md(FILE *f, const char *machine)
 	fprintf(f, "# anonvm benchmarks: the model against the kernel\n\n");
 	fprintf(f, "Machine: %s\n\n", machine);
 	fprintf(f, "Produced by `make bench` (bench/run.sh): bench/kernel and `anonvm bench` run "
-		   "alternately, case by case, size by size and run by run (each run its own "
-		   "process). Cells are the median of the runs [min..max]; kernel/model > 1 "
-		   "means the model is faster.\n\n");
+		   "alternately, case by case and size by size. Cells are the median of the runs "
+		   "[min..max]; kernel/model > 1 means the model is faster.\n\n");
 	fprintf(f, "| case | N | unit | kernel | model | kernel/model |\n");
 	fprintf(f, "|---|---:|---|---:|---:|---:|\n");
 	for (size_t c = 0; c < BENCH_NR_CASES; c++) {
@@ -423,11 +422,13 @@ static void write_md(FILE *f, const char *machine)
 	}
 
 	fprintf(f, "\nThe exponents are slopes of wall-clock medians on this guest; below 1 means "
-		   "fixed costs (set-up, a call's own overhead) spread over more pages.  Every "
-		   "run is a process of its own; the model's process first does one untimed run, "
-		   "where its heap grows and pays a host page fault per 4 KiB of model state "
-		   "(as slow as the kernel's write-fault row: one host fault per page), so the "
-		   "timed run measures the model, not the host's first touch of its memory.\n");
+		   "fixed costs (set-up, a call's own overhead) spread over more pages.  The "
+		   "model's process first does one untimed run, where its heap grows and pays a "
+		   "host page fault per 4 KiB of model state (as slow as the kernel's write-fault "
+		   "row: one host fault per page), so the timed runs measure the model, not the "
+		   "host's first touch of its memory.  Fresh processes on this guest can run the "
+		   "same work up to twice as slowly as the one before: a cell's [min..max] is "
+		   "within one process, and the sizes of a case run minutes apart.\n");
 	fprintf(f, "\n## Memory and interpretation\n\n| figure | N | kernel | model | note |\n"
 		   "|---|---:|---:|---:|---|\n");
 	for (int i = 0; i < nrows; i++) {

@@ -13,8 +13,7 @@
 # (spec/host-kernel.md); otherwise those kernel cases say SKIP.
 #
 # Knobs (environment):
-#   BENCH_RUNS=5                      runs per case and size (median, min, max),
-#                                     each in its own process
+#   BENCH_RUNS=5                      runs per case and size (median, min, max)
 #   BENCH_SETTLE=0.5                  seconds of rest after each kernel run
 #   BENCH_SIZES=1024,16384,262144,1048576
 #   BENCH_K=1,16,256                  processes for the rmap walks
@@ -108,44 +107,10 @@ if case_wanted swap-out || case_wanted swap-in || case_wanted rmap-chain || case
 fi
 
 # ---- the cases, alternating the two programs ------------------------------
-# Each of the RUNS runs of a (case, N) cell is its own process, the two
-# sides taking turns: a fresh process on this guest can run the same work
-# up to twice as slow as the one before (where its memory lands), and a
-# median over processes, unlike one over runs inside a process, sees
-# through that.  The model's process does one untimed run first
-# (--warmup): its heap grows there, as it would in a long replay, instead
-# of in the timed run; the kernel's runs each map fresh memory anyway.
-CELL=$BUILD/bench/cell.jsonl
-
-# merge_cell SIDE: the side's one-run lines of the cell as one line: median
-# of the runs, min, max; a failed or skipped run makes the cell a skip.
-merge_cell() {
-	grep "\"side\":\"$1\"" "$CELL" | awk '
-	function num(k,   m) {
-		if (!match($0, "\"" k "\":[-0-9.e+]+")) return 0
-		m = substr($0, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); return m + 0
-	}
-	{
-		v[++n] = num("median")
-		if (n == 1 || v[n] < lo) lo = v[n]
-		if (n == 1 || v[n] > hi) hi = v[n]
-		if ($0 ~ /"status":"skip"/) { skip = $0 }
-		if (n == 1) first = $0
-	}
-	END {
-		if (n == 0) exit
-		if (skip != "") { print skip; exit }
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] > v[j]; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
-		med = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		line = first
-		sub(/"runs":[0-9]+/, "\"runs\":" n, line)
-		sub(/"median":[-0-9.e+]+/, sprintf("\"median\":%.3f", med), line)
-		sub(/"min":[-0-9.e+]+/, sprintf("\"min\":%.3f", lo), line)
-		sub(/"max":[-0-9.e+]+/, sprintf("\"max\":%.3f", hi), line)
-		print line
-	}'
-}
-
+# One process per side and cell, RUNS runs in it.  The model's process
+# does one untimed run first (--warmup): its heap grows there, as it would
+# in a long replay, instead of in the first timed run; the kernel's runs
+# each map fresh memory anyway.
 turn=0
 for c in $($KERNEL --list); do
 	case_wanted "$c" || continue
@@ -154,24 +119,19 @@ for c in $($KERNEL --list); do
 	*) list=$SIZES ;;
 	esac
 	for n in $(echo "$list" | tr ',' ' '); do
-		: > "$CELL"
-		for r in $(seq "$RUNS"); do
-			if [ $(( (turn + r) % 2 )) = 0 ]; then order="kernel model"; else order="model kernel"; fi
-			for side in $order; do
-				if [ "$side" = kernel ]; then
-					"$KERNEL" --set "$c" --sizes "$n" --runs 1 --json >> "$CELL" ||
-						echo "{\"side\":\"kernel\",\"case\":\"$c\",\"n\":$n,\"unit\":\"\",\"runs\":0,\"median\":0,\"min\":0,\"max\":0,\"status\":\"skip\",\"note\":\"bench/kernel failed\"}" >> "$CELL"
-					# Let the kernel finish what the run left behind
-					# (gigabytes to free, zram slots) before the model.
-					sleep "$SETTLE"
-				else
-					"$ANONVM" bench --set "$c" --sizes "$n" --runs 1 --warmup --json --verify >> "$CELL" ||
-						{ echo "bench: anonvm bench failed on $c N=$n" >&2; exit 1; }
-				fi
-			done
+		if [ $(( turn % 2 )) = 0 ]; then order="kernel model"; else order="model kernel"; fi
+		for side in $order; do
+			if [ "$side" = kernel ]; then
+				"$KERNEL" --set "$c" --sizes "$n" --runs "$RUNS" --json >> "$RAW" ||
+					echo "{\"side\":\"kernel\",\"case\":\"$c\",\"n\":$n,\"unit\":\"\",\"runs\":0,\"median\":0,\"min\":0,\"max\":0,\"status\":\"skip\",\"note\":\"bench/kernel failed\"}" >> "$RAW"
+				# Let the kernel finish what the run left behind
+				# (gigabytes to free, zram slots) before the model.
+				sleep "$SETTLE"
+			else
+				"$ANONVM" bench --set "$c" --sizes "$n" --runs "$RUNS" --warmup --json --verify >> "$RAW" ||
+					{ echo "bench: anonvm bench failed on $c N=$n" >&2; exit 1; }
+			fi
 		done
-		merge_cell kernel >> "$RAW"
-		merge_cell model >> "$RAW"
 		tail -n 2 "$RAW" | sed 's/"note".*//'
 		turn=$(( turn + 1 ))
 	done
