@@ -421,36 +421,6 @@ void rmap_add_shmem(struct avm_world *w, unsigned long pfn)
 	f->mapcount++;
 }
 
-void rmap_remove(struct avm_world *w, unsigned long pfn, struct avm_vma *vma)
-{
-	struct avm_frame *f = frame(w, pfn);
-
-	AVM_ASSERT(f->mapcount > 0);
-	/* R18.3: PG_anon_exclusive and mapping stay as they are. */
-	f->mapcount--;
-	/*
-	 * __folio_remove_rmap() ends with munlock_vma_folio(): unmapping from
-	 * a VM_LOCKED VMA drops one mlock (R13.2).  Unmapping from an
-	 * unlocked VMA leaves PG_mlocked alone (after MREMAP_DONTUNMAP, say).
-	 */
-	munlock_vma_frame(w, pfn, vma->vm_flags);
-}
-
-int rmap_try_dup_anon(struct avm_world *w, unsigned long pfn, struct avm_vma *src_vma)
-{
-	struct avm_frame *f = frame(w, pfn);
-
-	AVM_ASSERT(f->flags & FRAME_ANON);
-	if (f->flags & FRAME_ANON_EXCLUSIVE) {
-		/* R9.8: folio_needs_cow_for_dma() */
-		if ((src_vma->vm_mm->flags & MMF_HAS_PINNED) && frame_maybe_pinned(f))
-			return -EBUSY;
-		f->flags &= ~FRAME_ANON_EXCLUSIVE;
-	}
-	f->mapcount++;
-	return 0;
-}
-
 int rmap_try_share_anon(struct avm_world *w, unsigned long pfn)
 {
 	struct avm_frame *f = frame(w, pfn);

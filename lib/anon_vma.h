@@ -100,11 +100,11 @@ AVM_INTERNAL void rmap_add_anon(struct avm_world *w, unsigned long pfn,
 				struct avm_vma *vma, unsigned long addr, bool exclusive);
 /* A mapping of a shmem (shared anonymous) page: mapcount +1. */
 AVM_INTERNAL void rmap_add_shmem(struct avm_world *w, unsigned long pfn);
-/* folio_remove_rmap_pte(): mapcount -1 (R18.3), any kind of frame. */
-AVM_INTERNAL void rmap_remove(struct avm_world *w, unsigned long pfn, struct avm_vma *vma);
-/* folio_try_dup_anon_rmap_pte() (R9.8): -EBUSY if maybe pinned and exclusive. */
-AVM_INTERNAL int rmap_try_dup_anon(struct avm_world *w, unsigned long pfn,
-				   struct avm_vma *src_vma);
+/*
+ * rmap_remove() (folio_remove_rmap_pte()) and rmap_try_dup_anon()
+ * (folio_try_dup_anon_rmap_pte()) run once per page in zap and fork: they
+ * are inline, in page.h, next to the frame helpers they need.
+ */
 /* folio_try_share_anon_rmap_pte() (R11.6): -EBUSY if maybe pinned. */
 AVM_INTERNAL int rmap_try_share_anon(struct avm_world *w, unsigned long pfn);
 /* folio_move_anon_rmap() (R11.5): mapping = vma->anon_vma. */

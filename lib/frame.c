@@ -108,29 +108,17 @@ int frame_alloc(struct avm_world *w, unsigned long *pfn)
 	return 0;
 }
 
-void frame_get(struct avm_world *w, unsigned long pfn)
-{
-	if (pfn == 0)
-		return;
-	struct avm_frame *f = frame(w, pfn);
-	AVM_ASSERT(f->refcount > 0);
-	f->refcount++;
-}
-
 /*
- * frame_put() - drop one reference; at 0 the frame is freed (its fields
- * cleared, the stale mapping forgotten, R18.3).  Context: the frame is not
- * in the swap cache (the cache holds a reference).
+ * The last reference went (frame_put()): the frame is freed, its hot half
+ * cleared (the cold half, with the stale mapping, R18.3, is cleared when it
+ * is handed out again).  Context: not in the swap cache (the cache holds a
+ * reference).
  */
-void frame_put(struct avm_world *w, unsigned long pfn)
+void frame_free(struct avm_world *w, unsigned long pfn)
 {
-	if (pfn == 0)
-		return;
 	struct avm_frame *f = frame(w, pfn);
-	AVM_ASSERT(f->refcount > 0);
-	if (--f->refcount)
-		return;
-	AVM_ASSERT(f->mapcount == 0 && !(f->flags & FRAME_SWAPCACHE));
+
+	AVM_ASSERT(f->refcount == 0 && f->mapcount == 0 && !(f->flags & FRAME_SWAPCACHE));
 	memset(f, 0, sizeof(*f));
 	f->swap = w->frame_free_head;
 	w->frame_free_head = (uint32_t)pfn;

@@ -82,27 +82,6 @@ static inline unsigned long next_pte(const uint64_t *ptes, unsigned long i, unsi
 	return i;
 }
 
-/*
- * Inline forms of frame_get() / frame_put() (frame.c) for a frame a PTE
- * maps, so never the zero page.  The last reference goes through
- * frame_put(), which frees the frame.
- */
-static inline void frame_get_mapped(struct avm_frame *f)
-{
-	AVM_ASSERT_INTERNAL(!(f->flags & FRAME_ZERO));
-	AVM_ASSERT(f->refcount > 0);
-	f->refcount++;
-}
-
-static inline void frame_put_mapped(struct avm_world *w, unsigned long pfn, struct avm_frame *f)
-{
-	AVM_ASSERT_INTERNAL(pfn != 0);
-	if (avm_likely(f->refcount > 1))
-		f->refcount--;
-	else
-		frame_put(w, pfn);
-}
-
 /* ---- zap (R18.4, R13.3) ---------------------------------------------- */
 
 struct zap_args {
@@ -136,16 +115,10 @@ static inline void zap_present(struct avm_vma *vma, struct avm_world *w, uint64_
 	} else {
 		zc->anon++;
 	}
-	/* rmap_remove() (R18.3); a VM_LOCKED VMA also munlocks (R13.2). */
-	if (avm_unlikely(vma->vm_flags & AVM_VM_LOCKED)) {
-		rmap_remove(w, pfn, vma);
-	} else {
-		AVM_ASSERT(f->mapcount > 0);
-		f->mapcount--;
-	}
+	rmap_remove(w, pfn, vma);
 	if (avm_unlikely(f->flags & FRAME_SWAPCACHE) && f->mapcount == 0)
 		swap_folio_free(w, pfn);
-	frame_put_mapped(w, pfn, f);
+	frame_put(w, pfn);
 }
 
 /* zap_pte_range() over one leaf (R18.4): @n slots from @key. */
@@ -284,7 +257,6 @@ static int copy_leaf(unsigned long key, uint64_t *sptes, unsigned long n, void *
 	struct avm_mm *dst_mm = dst->vm_mm;
 	struct avm_world *w = dst_mm->w;
 	bool cow = page_cow_mapping(src->vm_flags);
-	bool has_pinned = src->vm_mm->flags & MMF_HAS_PINNED;
 	/* R9.7/R9.9 (__copy_present_ptes()): what each side loses. */
 	uint64_t src_clear = cow ? PTE_WRITE : 0;
 	uint64_t uffd_clear = (dst->vm_flags & AVM_VM_UFFD_WP) ? 0 : PTE_UFFD_WP;
@@ -323,29 +295,20 @@ static int copy_leaf(unsigned long key, uint64_t *sptes, unsigned long n, void *
 			struct avm_frame *f = frame(w, pfn);
 
 			if (f->flags & FRAME_ANON) {
-				/*
-				 * R9.8: rmap_try_dup_anon() inline unless the page
-				 * is exclusive in an mm that ever pinned: -EBUSY
-				 * there means maybe pinned, copy it now (R9.10).
-				 */
-				if (avm_unlikely((f->flags & FRAME_ANON_EXCLUSIVE) && has_pinned)) {
-					if (rmap_try_dup_anon(w, pfn, src)) {
-						err = copy_present_page(dst, (key + i) << AVM_PAGE_SHIFT,
-									&dptes[i], pte);
-						if (err)
-							break;
-						continue;
-					}
-				} else {
-					f->flags &= ~FRAME_ANON_EXCLUSIVE;
-					f->mapcount++;
+				/* R9.8; -EBUSY: maybe pinned and exclusive, copy now (R9.10). */
+				if (avm_unlikely(rmap_try_dup_anon(w, pfn, src))) {
+					err = copy_present_page(dst, (key + i) << AVM_PAGE_SHIFT,
+								&dptes[i], pte);
+					if (err)
+						break;
+					continue;
 				}
 				rss_anon++;
 			} else {
 				rmap_add_shmem(w, pfn);
 				rss_shmem++;
 			}
-			frame_get_mapped(f);
+			frame_get(w, pfn);
 		}
 		/* R9.7/R9.9: __copy_present_ptes() */
 		if (pte & src_clear) {

@@ -213,9 +213,27 @@ AVM_INTERNAL void frame_fini(struct avm_world *w);
  * Returns: 0 and *pfn, or -ENOMEM (frame limit reached or injected failure).
  */
 AVM_INTERNAL int frame_alloc(struct avm_world *w, unsigned long *pfn);
-AVM_INTERNAL void frame_get(struct avm_world *w, unsigned long pfn);
+/* Free a frame whose last reference went (frame_put()). */
+AVM_INTERNAL void frame_free(struct avm_world *w, unsigned long pfn);
+/* Take a reference.  The zero page (pfn 0) is not counted. */
+static inline void frame_get(struct avm_world *w, unsigned long pfn)
+{
+	if (pfn == 0)
+		return;
+	struct avm_frame *f = frame(w, pfn);
+	AVM_ASSERT(f->refcount > 0);
+	f->refcount++;
+}
 /* Drop a reference; frees the frame at 0.  The zero page is never freed. */
-AVM_INTERNAL void frame_put(struct avm_world *w, unsigned long pfn);
+static inline void frame_put(struct avm_world *w, unsigned long pfn)
+{
+	if (pfn == 0)
+		return;
+	struct avm_frame *f = frame(w, pfn);
+	AVM_ASSERT(f->refcount > 0);
+	if (!--f->refcount)
+		frame_free(w, pfn);
+}
 /*
  * mlock of frames (mm/mlock.c, R13.2).  PG_mlocked plus an mlock_count:
  * frame_mlock_new() is mlock_new_folio() (a new folio in a VM_LOCKED VMA:
@@ -274,6 +292,47 @@ static inline unsigned long shmem_entry_slot(uint64_t v)
 static inline bool frame_maybe_pinned(const struct avm_frame *f)
 {
 	return f->refcount >= AVM_GUP_PIN_COUNTING_BIAS;
+}
+
+/*
+ * The two rmap calls zap and fork make for every page (the rest of the
+ * rmap interface is in anon_vma.h).
+ *
+ * rmap_remove() - folio_remove_rmap_pte(): mapcount - 1 (R18.3), any kind
+ * of frame; PG_anon_exclusive and the mapping stay.  Like
+ * __folio_remove_rmap() it ends with munlock_vma_folio(): unmapping from a
+ * VM_LOCKED VMA drops one mlock (R13.2), from an unlocked one (after
+ * MREMAP_DONTUNMAP, say) leaves PG_mlocked alone.
+ */
+static inline void rmap_remove(struct avm_world *w, unsigned long pfn, struct avm_vma *vma)
+{
+	struct avm_frame *f = frame(w, pfn);
+
+	AVM_ASSERT(f->mapcount > 0);
+	f->mapcount--;
+	munlock_vma_frame(w, pfn, vma->vm_flags);
+}
+
+/*
+ * rmap_try_dup_anon() - folio_try_dup_anon_rmap_pte() (R9.8): one more
+ * mapping of an anon frame for fork's child, which clears
+ * PG_anon_exclusive; -EBUSY instead when the frame is exclusive and maybe
+ * pinned in an mm that has pinned (folio_needs_cow_for_dma()): the caller
+ * copies it (R9.10).
+ */
+static inline int rmap_try_dup_anon(struct avm_world *w, unsigned long pfn,
+				    struct avm_vma *src_vma)
+{
+	struct avm_frame *f = frame(w, pfn);
+
+	AVM_ASSERT(f->flags & FRAME_ANON);
+	if (f->flags & FRAME_ANON_EXCLUSIVE) {
+		if ((src_vma->vm_mm->flags & MMF_HAS_PINNED) && frame_maybe_pinned(f))
+			return -EBUSY;
+		f->flags &= ~FRAME_ANON_EXCLUSIVE;
+	}
+	f->mapcount++;
+	return 0;
 }
 
 /* ---- faults (fault.c) --------------------------------------------- */
