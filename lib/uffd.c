@@ -170,6 +170,16 @@ static int validate_move_areas(struct avm_uffd *ctx, struct avm_vma *src_vma,
 	return 0;
 }
 
+/*
+ * folio_move_anon_rmap() plus the new folio->index (R12.5, R12.8): the
+ * folio is filed where its PTE now is, in one store.
+ */
+static void move_folio_rmap(struct avm_frame *f, struct avm_vma *dst_vma, unsigned long dst)
+{
+	AVM_ASSERT((f->flags & FRAME_ANON) && dst_vma->anon_vma);
+	frame_set_mapping_index(f, dst_vma->anon_vma->handle, linear_page_index(dst_vma, dst));
+}
+
 /* R12.5: a present, exclusive, unpinned small folio. */
 static int move_present_pte(struct avm_world *w, struct avm_vma *dst_vma, unsigned long dst,
 			    uint64_t *dptep, uint64_t *sptep)
@@ -183,9 +193,7 @@ static int move_present_pte(struct avm_world *w, struct avm_vma *dst_vma, unsign
 	if (frame_maybe_pinned(f))
 		return -EBUSY;
 	*sptep = 0;
-	/* folio_move_anon_rmap() and the new index, one store. */
-	AVM_ASSERT(dst_vma->anon_vma);
-	frame_set_mapping_index(f, dst_vma->anon_vma->handle, linear_page_index(dst_vma, dst));
+	move_folio_rmap(f, dst_vma, dst);
 	/* folio_mk_pte(): young (x86 prot); soft-dirty; dirty kept; writable (R12.4). */
 	*dptep = pte_mk(pfn, PTE_YOUNG | PTE_SOFTDIRTY | PTE_WRITE | (spte & PTE_DIRTY));
 	return 0;
@@ -203,8 +211,7 @@ static int move_swap_pte(struct avm_world *w, struct avm_vma *dst_vma, unsigned 
 	cached = swapcache_lookup(w, pte_swp_slot(spte));
 	if (cached) {
 		/* A swap-in must find the cached folio where the PTE now is. */
-		rmap_move_anon(w, cached, dst_vma);
-		frame_set_index(frame(w, cached), linear_page_index(dst_vma, dst));
+		move_folio_rmap(frame(w, cached), dst_vma, dst);
 	}
 	*sptep = 0;
 	*dptep = spte | PTE_SOFTDIRTY;
