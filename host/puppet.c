@@ -449,18 +449,27 @@ static int send_resp(long ret, uint64_t val, uint64_t val2)
 	return send(ctl, &rs, sizeof(rs), MSG_NOSIGNAL) == (ssize_t)sizeof(rs) ? 0 : -1;
 }
 
-static bool arena_empty(void)
+/* This process's /proc/self/maps as a string (a static buffer), or NULL. */
+static char *read_self_maps(void)
 {
 	static char buf[65536];
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
+		return NULL;
 	size_t len = 0;
 	ssize_t n;
 	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += (size_t)n;
 	close(fd);
 	buf[len] = 0;
+	return buf;
+}
+
+static bool arena_empty(void)
+{
+	char *buf = read_self_maps();
+	if (!buf)
+		return false;
 	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		unsigned long s = strtoul(l, NULL, 16);
 		char *dash = strchr(l, '-');
@@ -485,16 +494,9 @@ static uint64_t reserve_top;
 
 static void fill_gaps_above_arena(void)
 {
-	static char buf[65536];
-	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char *buf = read_self_maps();
+	if (!buf)
 		return;
-	size_t len = 0;
-	ssize_t n;
-	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = 0;
 	unsigned long starts[256], ends[256], stack = 0;
 	int nv = 0;
 	for (char *l = buf; *l && nv < 256;) {
